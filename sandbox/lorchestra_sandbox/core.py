@@ -106,13 +106,19 @@ class ProviderApp:
                 Rule("/_sandbox/requests", endpoint=self._get_requests, methods=["GET"]),
                 Rule("/_sandbox/reset", endpoint=self._reset, methods=["POST"]),
             ]
+            + list(self.control_routes())
             + list(self.routes())
         )
+        self._control_endpoints = {rule.endpoint for rule in self.control_routes()}
 
     # -- to implement -------------------------------------------------------------------------
 
     def routes(self) -> Iterable[Rule]:
         """The provider's API routes."""
+        return ()
+
+    def control_routes(self) -> Iterable[Rule]:
+        """Provider-specific ``/_sandbox/...`` routes (seeding, editing records): no auth, no faults."""
         return ()
 
     def error(self, status: int, code: str, message: str) -> Response:
@@ -166,7 +172,7 @@ class ProviderApp:
             return "api", self.error(exc.code or 400, "BAD_REQUEST", exc.description or "bad request")
         if endpoint == self._token:
             return "token", endpoint(request, **args)
-        if endpoint in (self._set_faults, self._get_requests, self._reset):
+        if endpoint in (self._set_faults, self._get_requests, self._reset, *self._control_endpoints):
             return "control", endpoint(request, **args)
         return "api", self._call_api(endpoint, request, args)
 
