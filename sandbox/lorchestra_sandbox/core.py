@@ -249,7 +249,7 @@ class ProviderApp:
 
     def _reset(self, request: Request) -> Response:  # noqa: ARG002
         with self.lock:
-            self.faults = Faults()
+            self.faults = type(self.faults)()  # a provider's Faults subclass keeps its own switches
             self.requests.clear()
         return self.json({"ok": True})
 
