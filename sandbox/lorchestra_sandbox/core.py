@@ -129,9 +129,7 @@ class ProviderApp:
         """Answer the OAuth token endpoint (the default: client credentials or refresh token)."""
         form = request.form
         if self.clients and self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
-            return self.json(
-                {"error": "invalid_client", "error_description": "Client authentication failed."}, 401
-            )
+            return self.json({"error": "invalid_client", "error_description": "Client authentication failed."}, 401)
         token, lifetime = self.tokens.issue()
         return self.json({"access_token": token, "token_type": "Bearer", "expires_in": lifetime})
 
@@ -243,11 +241,11 @@ class ProviderApp:
                 setattr(self.faults, key, value)
         return self.json({"ok": True})
 
-    def _get_requests(self, request: Request) -> Response:  # noqa: ARG002
+    def _get_requests(self, request: Request) -> Response:
         with self.lock:
             return self.json([r.__dict__ for r in self.requests])
 
-    def _reset(self, request: Request) -> Response:  # noqa: ARG002
+    def _reset(self, request: Request) -> Response:
         with self.lock:
             self.faults = type(self.faults)()  # a provider's Faults subclass keeps its own switches
             self.requests.clear()

@@ -1,0 +1,1 @@
+"""target-lorchestra: the warehouse loader of the lorchestra ingestion layer."""

@@ -1,0 +1,221 @@
+"""Run telemetry: the ``event_log`` rows of one target run.
+
+One ``Telemetry`` per run. It keeps per-stream tallies and writes ``job.*``, ``ingest.*`` and
+``upsert.*`` events as they happen. All events of a run share a ``correlation_id`` (Meltano's run id
+when present) and the W3C trace id of ``TRACEPARENT``. If the warehouse cannot take an event (it may be
+the very thing that failed), the row goes to the log as JSON instead, so a failure is never silent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import time
+import typing as t
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+
+if t.TYPE_CHECKING:
+    from target_lorchestra.provenance import Provenance
+
+logger = logging.getLogger("target-lorchestra.events")
+
+SYSTEM_SOURCE = "lorchestra"
+EVENT_VENDOR = "com.mensio.event"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def event_schema_ref(event_type: str) -> str:
+    """``ingest.completed`` -> ``iglu:com.mensio.event/ingest_completed/jsonschema/1-0-0``."""
+    return f"iglu:{EVENT_VENDOR}/{event_type.replace('.', '_')}/jsonschema/1-0-0"
+
+
+def trace_id_from_env(environ: t.Mapping[str, str] = os.environ) -> str | None:
+    """The trace id of a W3C ``traceparent`` (``00-<trace-id>-<parent-id>-<flags>``), if valid."""
+    match = _TRACEPARENT.match(environ.get("TRACEPARENT", "").strip().lower())
+    if not match or match.group(1) == "0" * 32:
+        return None
+    return match.group(1)
+
+
+def correlation_id_from_env(environ: t.Mapping[str, str] = os.environ) -> str:
+    """Meltano's run id when running under ``meltano run``, else a fresh UUID."""
+    return environ.get("MELTANO_RUN_ID") or str(uuid.uuid4())
+
+
+class EventSink(t.Protocol):
+    """Where event rows go (the warehouse's ``append_events``)."""
+
+    def append_events(self, rows: list[dict]) -> None: ...
+
+
+@dataclass
+class StreamTally:
+    """What happened to one stream in this run."""
+
+    provenance: Provenance | None
+    stream: str
+    started: float = field(default_factory=time.monotonic)
+    records: int = 0
+    batches: int = 0
+    inserted: int = 0
+    updated: int = 0
+    skipped_stale: int = 0
+    duplicates_collapsed: int = 0
+    merge_seconds: float = 0.0
+    merge_retries: int = 0
+    upsert_started: bool = False
+    finished: bool = False
+
+
+class Telemetry:
+    """Writes the events of one run and keeps the tallies their payloads report."""
+
+    def __init__(self, sink: EventSink | None, *, correlation_id: str, trace_id: str | None) -> None:
+        self.sink = sink
+        self.correlation_id = correlation_id
+        self.trace_id = trace_id
+        self.streams: dict[str, StreamTally] = {}
+        self._job_started = time.monotonic()
+
+    # -- generic --------------------------------------------------------------------------------
+
+    def emit(
+        self,
+        event_type: str,
+        *,
+        provenance: Provenance | None = None,
+        stream: str | None = None,
+        status: str = "success",
+        payload: dict | None = None,
+        error_message: str | None = None,
+    ) -> dict:
+        """Write one event row. Job events have no provenance; a stream's events carry its columns."""
+        row = {
+            "event_id": str(uuid.uuid4()),
+            "event_type": event_type,
+            "source_system": provenance.source_system if provenance else SYSTEM_SOURCE,
+            "connection_name": provenance.connection_name if provenance else None,
+            "target_object_type": provenance.object_type if provenance else stream,
+            "event_schema_ref": event_schema_ref(event_type),
+            "correlation_id": self.correlation_id,
+            "trace_id": self.trace_id,
+            "created_at": dt.datetime.now(dt.UTC),
+            "status": status,
+            "error_message": error_message,
+            "payload": payload,
+        }
+        try:
+            if self.sink is None:
+                raise RuntimeError("no warehouse connection")  # noqa: TRY301
+            self.sink.append_events([row])
+        except Exception as exc:  # noqa: BLE001 - telemetry must never mask the run's own outcome
+            logger.error(  # noqa: TRY400 - the event itself is the useful part, not a traceback
+                "event_log unavailable (%s); event follows: %s",
+                type(exc).__name__,
+                orjson.dumps(row, default=str).decode(),
+            )
+        return row
+
+    # -- job ------------------------------------------------------------------------------------
+
+    def job_started(self, about: dict) -> None:
+        self.emit("job.started", payload=about)
+
+    def job_completed(self, *, error: str | None = None) -> None:
+        payload = {
+            "streams": len(self.streams),
+            "records": sum(s.records for s in self.streams.values()),
+            "duration_seconds": round(time.monotonic() - self._job_started, 3),
+        }
+        self.emit(
+            "job.completed",
+            status="failed" if error else "success",
+            payload=payload,
+            error_message=error,
+        )
+
+    # -- streams --------------------------------------------------------------------------------
+
+    def ingest_started(self, stream: str, provenance: Provenance) -> None:
+        if stream in self.streams and not self.streams[stream].finished:
+            return  # a schema change mid-stream: the same ingestion goes on
+        self.streams[stream] = StreamTally(provenance, stream)
+        self.emit("ingest.started", provenance=provenance, payload={})
+
+    def record_read(self, stream: str) -> None:
+        self.streams[stream].records += 1
+
+    def upsert_merged(
+        self, stream: str, *, rows: int, distinct: int, inserted: int, updated: int, seconds: float, retries: int
+    ) -> None:
+        tally = self.streams[stream]
+        if not tally.upsert_started:
+            tally.upsert_started = True
+            self.emit("upsert.started", provenance=tally.provenance, payload={})
+        tally.batches += 1
+        tally.inserted += inserted
+        tally.updated += updated
+        tally.skipped_stale += distinct - inserted - updated
+        tally.duplicates_collapsed += rows - distinct
+        tally.merge_seconds += seconds
+        tally.merge_retries += retries
+
+    def upsert_failed(self, stream: str, *, batch_records: int, error: str) -> None:
+        tally = self.streams[stream]
+        payload = {"batch_number": tally.batches + 1, "batch_records": batch_records}
+        self.emit("upsert.failed", provenance=tally.provenance, status="failed", payload=payload, error_message=error)
+
+    def streams_completed(self) -> None:
+        """Close every open stream: ``upsert.completed`` (if it merged anything), then ``ingest.completed``."""
+        for tally in self.streams.values():
+            if tally.finished:
+                continue
+            tally.finished = True
+            if tally.upsert_started:
+                self.emit("upsert.completed", provenance=tally.provenance, payload=self.upsert_payload(tally))
+            self.emit(
+                "ingest.completed",
+                provenance=tally.provenance,
+                payload={"records": tally.records, "duration_seconds": _elapsed(tally)},
+            )
+
+    def streams_failed(self, error: str, culprit: str | None) -> None:
+        """Mark every open stream failed: the culprit with the error, the others as aborted with it."""
+        if culprit is not None and culprit not in self.streams:
+            # The stream failed before it could start (e.g. no provenance): still say so.
+            self.streams[culprit] = StreamTally(None, culprit)
+        for tally in self.streams.values():
+            if tally.finished:
+                continue
+            tally.finished = True
+            message = error if tally.stream == culprit else f"run aborted before this stream was committed: {error}"
+            self.emit(
+                "ingest.failed",
+                provenance=tally.provenance,
+                stream=tally.stream,
+                status="failed",
+                payload={"records": tally.records, "duration_seconds": _elapsed(tally)},
+                error_message=message,
+            )
+
+    @staticmethod
+    def upsert_payload(tally: StreamTally) -> dict:
+        return {
+            "total_records": tally.records,
+            "inserted": tally.inserted,
+            "updated": tally.updated,
+            "skipped_stale": tally.skipped_stale,
+            "duplicates_collapsed": tally.duplicates_collapsed,
+            "batch_count": tally.batches,
+            "duration_seconds": round(tally.merge_seconds, 3),
+            "merge_retries": tally.merge_retries,
+        }
+
+
+def _elapsed(tally: StreamTally) -> float:
+    return round(time.monotonic() - tally.started, 3)

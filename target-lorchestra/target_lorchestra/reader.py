@@ -1,0 +1,99 @@
+"""Reading Singer messages: fast JSON, and errors that name the input line but never quote it.
+
+The SDK's reader quotes a whole offending message in its errors; ours reports where and what
+(line number, stream, problem) because payloads are clinic data.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from collections import Counter
+
+import orjson
+from singer_sdk.exceptions import InvalidInputLine, MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.singerlib.encoding.base import GenericSingerReader
+
+from target_lorchestra.errors import BadInputError, MissingKeyError, RecordBeforeSchemaError
+
+#: What each message type must carry for the target to act on it.
+_REQUIRED = {
+    "SCHEMA": ("stream", "schema"),
+    "RECORD": ("stream", "record"),
+    "STATE": ("value",),
+    "ACTIVATE_VERSION": ("stream", "version"),
+    "BATCH": ("stream", "encoding", "manifest"),
+}
+
+
+class LineNumberedReader(GenericSingerReader[bytes | str]):
+    """Reads JSON lines with orjson and locates every failure by line number and stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line_number = 0
+
+    @property
+    def default_input(self) -> t.IO[bytes]:
+        return sys.stdin.buffer
+
+    def deserialize_json(self, line: bytes | str) -> dict:
+        try:
+            message = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            # orjson's message gives only the position, never the content.
+            raise BadInputError(f"not valid JSON ({exc})") from None
+        if not isinstance(message, dict):
+            raise BadInputError(f"a Singer message must be a JSON object, got {type(message).__name__}")
+        return message
+
+    def process_lines(
+        self,
+        file_input: t.IO[bytes | str] | None,
+        callbacks: dict[str, t.Callable[[dict], None]],
+    ) -> Counter[str]:
+        stats: Counter[str] = Counter()
+        self.line_number = 0
+        for line in file_input or self.default_input:
+            self.line_number += 1
+            if not line.strip():
+                continue
+            stream = None
+            try:
+                message = self.deserialize_json(line)
+                message_type = message.get("type")
+                stream = message.get("stream") if isinstance(message.get("stream"), str) else None
+                self._check(message, message_type)
+                callbacks[message_type](message)
+            except BadInputError as exc:
+                raise exc.located(line=self.line_number, stream=stream) from exc.__cause__
+            except InvalidInputLine as exc:
+                raise BadInputError(_strip_quoted(exc), line=self.line_number, stream=stream) from None
+            except RecordsWithoutSchemaException:
+                raise RecordBeforeSchemaError(
+                    "RECORD arrived before any SCHEMA for its stream", line=self.line_number, stream=stream
+                ) from None
+            except MissingKeyPropertiesError:
+                raise MissingKeyError(
+                    "record lacks one or more of the stream's key_properties", line=self.line_number, stream=stream
+                ) from None
+            stats[message_type] += 1
+        return stats
+
+    @staticmethod
+    def _check(message: dict, message_type: object) -> None:
+        if message_type not in _REQUIRED:
+            shown = message_type if isinstance(message_type, str) else type(message_type).__name__
+            raise BadInputError(f"unknown Singer message type {shown!r}")
+        missing = [k for k in _REQUIRED[message_type] if k not in message]
+        if missing:
+            raise BadInputError(f"{message_type} message lacks {', '.join(missing)}")
+        if message_type == "RECORD" and not isinstance(message["record"], dict):
+            raise BadInputError(f"RECORD's record must be a JSON object, got {type(message['record']).__name__}")
+        if message_type == "SCHEMA" and not isinstance(message["schema"], dict):
+            raise BadInputError("SCHEMA's schema must be a JSON object")
+
+
+def _strip_quoted(exc: Exception) -> str:
+    """The SDK appends the offending message to some errors: keep only the sentence before it."""
+    return str(exc).split(": {", 1)[0]

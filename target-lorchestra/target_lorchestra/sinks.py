@@ -1,0 +1,123 @@
+"""The one sink: a stream's records, collected as columns and MERGEd into raw_objects per batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import typing as t
+
+import orjson
+from singer_sdk.sinks import Sink
+from typing_extensions import override
+
+from target_lorchestra import provenance
+from target_lorchestra.errors import BadInputError, LorchestraError, WarehouseError
+from target_lorchestra.warehouse import RawBatch
+
+if t.TYPE_CHECKING:
+    from target_lorchestra.target import TargetLorchestra
+
+#: Metadata the SDK adds to each record when ``include_sdc_metadata_properties`` is on. We turn it on
+#: only to receive the RECORD's ``time_extracted``, then remove all of it so the payload is untouched.
+_SDC_KEYS = (
+    "_sdc_extracted_at",
+    "_sdc_received_at",
+    "_sdc_batched_at",
+    "_sdc_deleted_at",
+    "_sdc_sequence",
+    "_sdc_table_version",
+    "_sdc_sync_started_at",
+)
+#: The payload is stored as received, so the SDK must not parse or drop anything: an open schema.
+_PASS_THROUGH_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": True}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class RawObjectsSink(Sink):
+    """Collects one stream's records into a columnar ``RawBatch`` and MERGEs it when drained."""
+
+    MAX_SIZE_DEFAULT = 10_000
+
+    def __init__(self, target: TargetLorchestra, stream_name: str, schema: dict, key_properties: t.Any) -> None:
+        self._target = target
+        super().__init__(target, stream_name, schema, key_properties)
+        if not self.key_properties:
+            raise BadInputError(
+                "the stream declares no key_properties; lorchestra needs a key to build each row's idem_key",
+                stream=stream_name,
+            )
+        self.provenance = provenance.resolve(stream_name, self.original_schema, self.config)
+        self.schema = dict(_PASS_THROUGH_SCHEMA)
+        self._batch = RawBatch(self.provenance)
+        self._max_bytes = int(self.config.get("batch_size_mb") or 64) * 1024 * 1024
+        target.telemetry.ingest_started(stream_name, self.provenance)
+
+    @property
+    @override
+    def include_sdc_metadata_properties(self) -> bool:
+        return True
+
+    @property
+    @override
+    def validate_schema(self) -> bool:
+        # Off by default: the payload is stored as sent; per-record validation costs throughput.
+        return bool(self.config.get("validate_records", False))
+
+    @property
+    @override
+    def is_full(self) -> bool:
+        return super().is_full or self._batch.nbytes >= self._max_bytes
+
+    @override
+    def process_record(self, record: dict, context: dict) -> None:
+        extracted_at = record.get("_sdc_extracted_at")
+        for key in _SDC_KEYS:
+            record.pop(key, None)
+        external_id = provenance.external_id(record, list(self.key_properties))
+        self._batch.append(
+            self.provenance.idem_key(external_id),
+            external_id,
+            orjson.dumps(record),
+            _seen_at_us(extracted_at),
+        )
+        self._target.telemetry.record_read(self.stream_name)
+
+    @override
+    def process_batch(self, context: dict) -> None:
+        batch, self._batch = self._batch, RawBatch(self.provenance)
+        if not len(batch):
+            return
+        started = time.monotonic()
+        try:
+            counts = self._target.warehouse.merge(batch)
+        except LorchestraError as exc:
+            self._target.telemetry.upsert_failed(self.stream_name, batch_records=len(batch), error=str(exc))
+            raise
+        except Exception as exc:
+            message = f"MERGE failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            self._target.telemetry.upsert_failed(self.stream_name, batch_records=len(batch), error=message)
+            raise WarehouseError(f"stream {self.stream_name!r}: {message}") from exc
+        self._target.telemetry.upsert_merged(
+            self.stream_name,
+            rows=counts.rows,
+            distinct=counts.distinct,
+            inserted=counts.inserted,
+            updated=counts.updated,
+            seconds=time.monotonic() - started,
+            retries=counts.retries,
+        )
+
+
+def _seen_at_us(extracted_at: object) -> int:
+    """Microseconds since the epoch of the RECORD's ``time_extracted`` (now, when the tap sent none)."""
+    if extracted_at is None:
+        moment = dt.datetime.now(dt.UTC)
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(extracted_at))
+        except ValueError:
+            raise BadInputError("time_extracted is not an RFC 3339 timestamp") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)  # Singer timestamps without offset are UTC
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

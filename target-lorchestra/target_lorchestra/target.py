@@ -1,0 +1,192 @@
+"""target-lorchestra: Singer messages in, raw_objects MERGEs and event_log telemetry out."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from functools import cached_property
+
+from singer_sdk import Target
+from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import TargetCapabilities
+from typing_extensions import override
+
+from target_lorchestra.errors import BadInputError, LorchestraError
+from target_lorchestra.events import Telemetry, correlation_id_from_env, trace_id_from_env
+from target_lorchestra.reader import LineNumberedReader
+from target_lorchestra.sinks import RawObjectsSink
+from target_lorchestra.warehouse import DEFAULT_DUCKDB_PATH, Warehouse, open_warehouse
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
+
+
+class TargetLorchestra(Target):
+    """Lands every record of every stream in ``raw_objects``; reports the run in ``event_log``."""
+
+    name = "target-lorchestra"
+    default_sink_class = RawObjectsSink
+    message_reader_class = LineNumberedReader
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        *Target.capabilities,
+        TargetCapabilities.VALIDATE_RECORDS,
+    ]
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "warehouse",
+            th.StringType,
+            default="duckdb",
+            allowed_values=["duckdb", "bigquery"],
+            title="Warehouse",
+            description="Where raw_objects and event_log live: the embedded DuckDB file or BigQuery.",
+        ),
+        th.Property(
+            "duckdb_path",
+            th.StringType,
+            default=DEFAULT_DUCKDB_PATH,
+            title="DuckDB path",
+            description="The DuckDB database file (created with its directory when missing).",
+        ),
+        th.Property(
+            "lock_timeout_seconds",
+            th.NumberType,
+            default=30,
+            title="DuckDB lock timeout",
+            description="How long to wait for another process's lock on the DuckDB file before failing.",
+        ),
+        th.Property(
+            "raw_objects_table",
+            th.StringType,
+            default="raw_objects",
+            title="raw_objects table",
+            description="Table that receives the objects (e.g. test_raw_objects for the test tables).",
+        ),
+        th.Property(
+            "event_log_table",
+            th.StringType,
+            default="event_log",
+            title="event_log table",
+            description="Table that receives the run telemetry (e.g. test_event_log).",
+        ),
+        th.Property(
+            "source_system",
+            th.StringType,
+            title="Fallback source_system",
+            description="Provider family for streams whose tap declares no provenance (third-party taps).",
+        ),
+        th.Property(
+            "connection_name",
+            th.StringType,
+            title="Fallback connection_name",
+            description="Configured account for streams whose tap declares no provenance.",
+        ),
+        th.Property(
+            "schema_ref",
+            th.StringType,
+            title="Fallback schema_ref",
+            description="Iglu URI for streams whose tap declares none; NULL when unset.",
+        ),
+        th.Property(
+            "batch_size_rows",
+            th.IntegerType,
+            default=RawObjectsSink.MAX_SIZE_DEFAULT,
+            title="Batch size (rows)",
+            description="Records per MERGE, per stream.",
+        ),
+        th.Property(
+            "batch_size_mb",
+            th.IntegerType,
+            default=64,
+            title="Batch size (MB)",
+            description="Payload megabytes per MERGE, per stream; whichever limit is reached first flushes.",
+        ),
+        th.Property(
+            "bigquery",
+            th.ObjectType(
+                th.Property("project_id", th.StringType, description="Google Cloud project of the dataset."),
+                th.Property("dataset", th.StringType, description="Dataset holding raw_objects and event_log."),
+                th.Property("location", th.StringType, default="US", description="Dataset location."),
+                th.Property(
+                    "credentials_path",
+                    th.StringType,
+                    description="Service-account key file; Application Default Credentials when unset.",
+                ),
+                th.Property(
+                    "credentials_json",
+                    th.StringType,
+                    secret=True,
+                    description="Service-account key JSON (a secret); takes precedence over credentials_path.",
+                ),
+                th.Property(
+                    "api_endpoint",
+                    th.StringType,
+                    description="BigQuery API endpoint (private endpoints, the local emulator).",
+                ),
+                th.Property(
+                    "staging_expiration_hours",
+                    th.IntegerType,
+                    default=24,
+                    description="Expiration of the per-run staging tables (cleaned up on success).",
+                ),
+            ),
+            title="BigQuery",
+            description="Settings used when warehouse is 'bigquery'.",
+        ),
+    ).to_dict()
+
+    # -- run lifecycle ------------------------------------------------------------------------------
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        return Telemetry(None, correlation_id=correlation_id_from_env(), trace_id=trace_id_from_env())
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        warehouse = open_warehouse(self.config)
+        self.telemetry.sink = warehouse
+        return warehouse
+
+    @override
+    def listen(self, file_input: t.IO[str] | None = None) -> None:
+        """Run: ``job.started``, every message, final drain and STATE, ``job.completed``.
+
+        On any failure the open streams get ``ingest.failed``, the job ``job.completed`` with status
+        ``failed``, no further STATE is written, and the error propagates (non-zero exit).
+        """
+        try:
+            _ = self.warehouse  # connect first: a bad path or schema fails before any input is read
+            self.telemetry.job_started({"target": self.name, "warehouse": self.config.get("warehouse", "duckdb")})
+            super().listen(file_input)
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, LorchestraError) else f"{type(exc).__name__}: {exc}"
+            culprit = exc.stream if isinstance(exc, BadInputError) else None
+            self.telemetry.streams_failed(error, culprit)
+            self.telemetry.job_completed(error=error)
+            self._close_warehouse()
+            raise
+        self.telemetry.job_completed()
+        self._close_warehouse()
+
+    @override
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()  # drains every sink, then writes the last STATE
+        self.telemetry.streams_completed()
+
+    def _close_warehouse(self) -> None:
+        if "warehouse" in self.__dict__:
+            self.warehouse.close()
+
+    @classmethod
+    @override
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """The CLI: an expected failure prints one clear line and exits 1 instead of a traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except LorchestraError as exc:
+            cls.logger.error("target-lorchestra failed: %s", exc)  # noqa: TRY400
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    TargetLorchestra.cli()

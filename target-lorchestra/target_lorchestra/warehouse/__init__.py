@@ -1,0 +1,138 @@
+"""Warehouse back ends: one behaviour (see ARCHITECTURE.md, "MERGE semantics"), two engines.
+
+A back end takes a ``RawBatch`` (one stream's records as columns) and MERGEs it into ``raw_objects``:
+duplicates of an idem_key within the batch collapse to the newest (latest ``seen_at``, then latest
+arrival); a new key is inserted with ``first_seen = last_seen = seen_at``; a known key whose stored
+``last_seen`` is not newer than the incoming ``seen_at`` gets the new payload, schema_ref and last_seen
+and keeps first_seen; an older replay changes nothing. It returns exact counts.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from target_lorchestra.errors import ConfigError
+
+if t.TYPE_CHECKING:
+    from target_lorchestra.provenance import Provenance
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+#: Arrow schema of a staged batch. Provenance columns are constants of the batch, passed as parameters.
+BATCH_SCHEMA = pa.schema(
+    [
+        pa.field("idem_key", pa.string(), nullable=False),
+        pa.field("external_id", pa.string(), nullable=False),
+        pa.field("payload", pa.string(), nullable=False),  # JSON text, exactly as received
+        pa.field("seen_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),  # arrival order: the tie-breaker for "newest"
+    ]
+)
+
+
+def checked_identifier(value: str, what: str) -> str:
+    """``value`` if it is a plain SQL identifier; anything else never reaches SQL text."""
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        raise ConfigError(
+            f"{what} must be a plain identifier (letters, digits, underscore; not starting with a digit), got {value!r}"
+        )
+    return value
+
+
+@dataclass
+class RawBatch:
+    """One stream's pending records, kept as columns (never as a list of dicts)."""
+
+    provenance: Provenance
+    idem_keys: list[str] = field(default_factory=list)
+    external_ids: list[str] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    seen_at_us: list[int] = field(default_factory=list)
+    nbytes: int = 0
+
+    def append(self, idem_key: str, external_id: str, payload: bytes, seen_at_us: int) -> None:
+        self.idem_keys.append(idem_key)
+        self.external_ids.append(external_id)
+        self.payloads.append(payload)
+        self.seen_at_us.append(seen_at_us)
+        self.nbytes += len(payload)
+
+    def __len__(self) -> int:
+        return len(self.idem_keys)
+
+    def to_arrow(self) -> pa.Table:
+        n = len(self.idem_keys)
+        return pa.Table.from_arrays(
+            [
+                pa.array(self.idem_keys, pa.string()),
+                pa.array(self.external_ids, pa.string()),
+                pa.array(self.payloads, pa.string()),
+                pa.array(self.seen_at_us, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+                pa.array(range(n), pa.int64()),
+            ],
+            schema=BATCH_SCHEMA,
+        )
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """Exact outcome of one MERGE: ``rows`` staged, ``distinct`` idem_keys among them."""
+
+    rows: int
+    distinct: int
+    inserted: int
+    updated: int
+    retries: int = 0
+
+    @property
+    def skipped_stale(self) -> int:
+        return self.distinct - self.inserted - self.updated
+
+
+class Warehouse(t.Protocol):
+    """What the target needs from a warehouse."""
+
+    def open(self) -> None:
+        """Connect and make sure both tables exist with the expected columns."""
+
+    def merge(self, batch: RawBatch) -> MergeCounts:
+        """MERGE one batch into raw_objects, atomically, and return exact counts."""
+
+    def append_events(self, rows: list[dict]) -> None:
+        """Append event_log rows (no DML that would compete with MERGEs)."""
+
+    def close(self) -> None:
+        """Release connections and per-run resources."""
+
+
+def open_warehouse(config: t.Mapping[str, t.Any]) -> Warehouse:
+    """The configured warehouse, connected and with its tables checked."""
+    tables = {
+        "raw_objects": checked_identifier(config.get("raw_objects_table") or "raw_objects", "raw_objects_table"),
+        "event_log": checked_identifier(config.get("event_log_table") or "event_log", "event_log_table"),
+    }
+    kind = config.get("warehouse") or "duckdb"
+    warehouse: Warehouse
+    if kind == "duckdb":
+        from target_lorchestra.warehouse.duckdb import DuckDBWarehouse
+
+        warehouse = DuckDBWarehouse(
+            path=config.get("duckdb_path") or DEFAULT_DUCKDB_PATH,
+            tables=tables,
+            lock_timeout_seconds=float(config.get("lock_timeout_seconds", 30)),
+        )
+    elif kind == "bigquery":
+        from target_lorchestra.warehouse.bigquery import BigQueryWarehouse
+
+        warehouse = BigQueryWarehouse.from_config(config, tables)
+    else:
+        raise ConfigError(f"warehouse must be 'duckdb' or 'bigquery', got {kind!r}")
+    warehouse.open()
+    return warehouse
+
+
+DEFAULT_DUCKDB_PATH = "output/lorchestra.duckdb"

@@ -1,0 +1,182 @@
+"""DuckDB back end: the embedded default, one local file.
+
+A batch is registered as an Arrow table (no per-record SQL) and merged with DuckDB's own MERGE inside
+one transaction; ``RETURNING merge_action`` gives exact inserted/updated counts. DuckDB allows one
+writing process per file: a second run waits up to ``lock_timeout_seconds`` for the lock, then fails
+with a clear error, never touching the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from target_lorchestra.errors import SchemaMismatchError, WarehouseError
+from target_lorchestra.tables import DUCKDB_TYPES, TABLES, TableDef, duckdb_ddl
+from target_lorchestra.warehouse import MergeCounts, RawBatch
+
+logger = logging.getLogger("target-lorchestra.duckdb")
+
+_MERGE = """
+MERGE INTO {raw} AS t
+USING (
+    SELECT * FROM lorchestra_batch
+    QUALIFY row_number() OVER (PARTITION BY idem_key ORDER BY seen_at DESC, seq DESC) = 1
+) AS s
+ON t.idem_key = s.idem_key
+WHEN MATCHED AND s.seen_at >= t.last_seen THEN UPDATE SET
+    payload = s.payload, schema_ref = $schema_ref, last_seen = s.seen_at
+WHEN NOT MATCHED THEN INSERT
+    (idem_key, source_system, connection_name, object_type, schema_ref, external_id, payload, first_seen, last_seen)
+    VALUES (s.idem_key, $source_system, $connection_name, $object_type, $schema_ref, s.external_id, s.payload,
+            s.seen_at, s.seen_at)
+RETURNING merge_action
+"""
+
+
+class DuckDBWarehouse:
+    """raw_objects and event_log in one DuckDB file."""
+
+    def __init__(self, path: str, tables: dict[str, str], lock_timeout_seconds: float = 30.0) -> None:
+        self.path = path
+        self.tables = tables
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.con = self._connect()
+        for kind, name in self.tables.items():
+            ensure_table(self.con, TABLES[kind], name)
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        path = Path(self.path)
+        if str(path) != ":memory:":
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WarehouseError(
+                    f"cannot create the directory of duckdb_path {self.path!r}: {exc.strerror}"
+                ) from exc
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        while True:
+            try:
+                return duckdb.connect(str(path))
+            except duckdb.IOException as exc:
+                locked = "lock" in str(exc).lower()
+                if locked and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    continue
+                if locked:
+                    raise WarehouseError(
+                        f"duckdb_path {self.path!r} is locked by another process (waited "
+                        f"{self.lock_timeout_seconds:g}s); DuckDB allows one writer at a time"
+                    ) from exc
+                raise WarehouseError(f"cannot open duckdb_path {self.path!r}: {_first_line(exc)}") from exc
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def merge(self, batch: RawBatch) -> MergeCounts:
+        con = self._require()
+        staged = batch.to_arrow()
+        prov = batch.provenance
+        params = {
+            "source_system": prov.source_system,
+            "connection_name": prov.connection_name,
+            "object_type": prov.object_type,
+            "schema_ref": prov.schema_ref,
+        }
+        con.register("lorchestra_batch", staged)
+        try:
+            con.begin()
+            distinct = con.execute("SELECT count(DISTINCT idem_key) FROM lorchestra_batch").fetchone()[0]
+            actions = con.execute(_MERGE.format(raw=self.tables["raw_objects"]), params).to_arrow_table()
+            con.commit()
+        except duckdb.Error as exc:
+            _rollback(con)
+            raise WarehouseError(f"MERGE into {self.tables['raw_objects']} failed: {_first_line(exc)}") from exc
+        finally:
+            con.unregister("lorchestra_batch")
+        counts = _count_actions(actions)
+        return MergeCounts(
+            rows=len(batch), distinct=distinct, inserted=counts.get("INSERT", 0), updated=counts.get("UPDATE", 0)
+        )
+
+    def append_events(self, rows: list[dict]) -> None:
+        con = self._require()
+        table = pa.Table.from_pylist(
+            [{**r, "payload": None if r["payload"] is None else orjson.dumps(r["payload"]).decode()} for r in rows]
+        )
+        con.register("lorchestra_events", table)
+        try:
+            columns = ", ".join(TABLES["event_log"].column_names)
+            con.execute(f"INSERT INTO {self.tables['event_log']} ({columns}) SELECT {columns} FROM lorchestra_events")
+        finally:
+            con.unregister("lorchestra_events")
+
+    def _require(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:
+            raise WarehouseError("the DuckDB warehouse is not open")
+        return self.con
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection, table: TableDef, name: str) -> None:
+    """Create ``name`` from its definition if missing; refuse it if its columns differ."""
+    found = con.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        [name],
+    ).fetchall()
+    if not found:
+        con.execute(duckdb_ddl(table, name))
+        return
+    expected = [(c.name, DUCKDB_TYPES[c.type], "YES" if c.nullable else "NO") for c in table.columns]
+    differences = describe_differences(expected, found)
+    if differences:
+        raise SchemaMismatchError(
+            f"table {name!r} exists with a different schema: {'; '.join(differences)}. "
+            "Nothing was changed; migrate it with `lorchestra migrate` or point the target at another table."
+        )
+
+
+def describe_differences(expected: list[tuple], found: list[tuple]) -> list[str]:
+    """Human-readable differences between (name, type, nullable) column lists."""
+    want = {c[0]: c for c in expected}
+    have = {c[0]: c for c in found}
+    out = [f"missing column {n} {want[n][1]}" for n in want if n not in have]
+    out += [f"unexpected column {n} {have[n][1]}" for n in have if n not in want]
+    for n in want.keys() & have.keys():
+        if want[n][1] != have[n][1]:
+            out.append(f"column {n} is {have[n][1]}, expected {want[n][1]}")
+        if want[n][2] != have[n][2]:
+            nullable = "nullable" if have[n][2] == "YES" else "NOT NULL"
+            out.append(f"column {n} is {nullable}, expected {'nullable' if want[n][2] == 'YES' else 'NOT NULL'}")
+    return sorted(out)
+
+
+def _count_actions(actions: pa.Table) -> dict[str, int]:
+    counts = actions.column("merge_action").value_counts().to_pylist()
+    return {c["values"]: c["counts"] for c in counts}
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.rollback()
+    except duckdb.Error:
+        logger.debug("rollback after a failed MERGE failed too", exc_info=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a driver error, bounded: DuckDB can quote input values after it."""
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
