@@ -9,6 +9,7 @@ with a clear error, never touching the file.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,8 @@ class DuckDBWarehouse:
         self.tables = tables
         self.lock_timeout_seconds = lock_timeout_seconds
         self.con: duckdb.DuckDBPyConnection | None = None
+        # The SDK drains sinks on worker threads; one DuckDB connection takes one call at a time.
+        self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -56,9 +59,10 @@ class DuckDBWarehouse:
             ensure_table(self.con, TABLES[kind], name)
 
     def close(self) -> None:
-        if self.con is not None:
-            self.con.close()
-            self.con = None
+        with self._lock:
+            if self.con is not None:
+                self.con.close()
+                self.con = None
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         path = Path(self.path)
@@ -97,6 +101,12 @@ class DuckDBWarehouse:
             "object_type": prov.object_type,
             "schema_ref": prov.schema_ref,
         }
+        with self._lock:
+            return self._merge_locked(con, batch, staged, params)
+
+    def _merge_locked(
+        self, con: duckdb.DuckDBPyConnection, batch: RawBatch, staged: pa.Table, params: dict
+    ) -> MergeCounts:
         con.register("lorchestra_batch", staged)
         try:
             con.begin()
@@ -118,12 +128,15 @@ class DuckDBWarehouse:
         table = pa.Table.from_pylist(
             [{**r, "payload": None if r["payload"] is None else orjson.dumps(r["payload"]).decode()} for r in rows]
         )
-        con.register("lorchestra_events", table)
-        try:
-            columns = ", ".join(TABLES["event_log"].column_names)
-            con.execute(f"INSERT INTO {self.tables['event_log']} ({columns}) SELECT {columns} FROM lorchestra_events")
-        finally:
-            con.unregister("lorchestra_events")
+        columns = ", ".join(TABLES["event_log"].column_names)
+        with self._lock:
+            con.register("lorchestra_events", table)
+            try:
+                con.execute(
+                    f"INSERT INTO {self.tables['event_log']} ({columns}) SELECT {columns} FROM lorchestra_events"
+                )
+            finally:
+                con.unregister("lorchestra_events")
 
     def _require(self) -> duckdb.DuckDBPyConnection:
         if self.con is None:

@@ -52,3 +52,15 @@ class DuckDBUnderTest:
     def execute(self, sql: str) -> None:
         with duckdb.connect(str(self.path)) as con:
             con.execute(sql.format(raw_objects=self.raw_table, event_log=self.event_table))
+
+    def make_merge_fail_on(self, external_id: str) -> None:
+        """Make the warehouse itself reject a MERGE that carries ``external_id`` (a real failure, no mock).
+
+        The table keeps exactly the expected columns (so the target's schema check accepts it), plus a
+        CHECK constraint that DuckDB enforces inside the MERGE.
+        """
+        from target_lorchestra.tables import RAW_OBJECTS, duckdb_ddl
+
+        ddl = duckdb_ddl(RAW_OBJECTS, self.raw_table).rstrip().removesuffix(");")
+        ddl += f",\n  CHECK (external_id <> '{external_id}')\n);"
+        self.execute(ddl)
