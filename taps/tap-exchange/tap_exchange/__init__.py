@@ -1,0 +1,1 @@
+"""tap-exchange: Exchange Online mail through Microsoft Graph."""

@@ -1,0 +1,198 @@
+"""The Microsoft Graph base stream: auth, Prefer headers, retries, error messages, provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+from urllib.parse import urlparse
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_exchange.auth import EntraClientCredentialsAuthenticator
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from singer_sdk import singerlib as singer
+    from singer_sdk.helpers.types import Context
+
+SOURCE_SYSTEM = "exchange"
+#: Longest back-off without a Retry-After header.
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class SyncStateExpiredError(FatalAPIError):
+    """Graph answered 410 Gone / ``syncStateNotFound``: the delta or skip token is no longer valid."""
+
+
+class GraphStream(RESTStream):
+    """Base stream for Microsoft Graph ``/users/{mailbox}/...`` resources."""
+
+    #: 429 (throttled) is retried like 5xx; 401 is retried once with a fresh token.
+    extra_retry_statuses: t.ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS]
+
+    @override
+    @property
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
+
+    @property
+    def mailbox_url(self) -> str:
+        """``{api_url}/users/{mailbox}``: the configured mailbox (UPN or user id)."""
+        return f"{self.url_base}/users/{requests.utils.quote(self.config['mailbox'], safe='@')}"
+
+    @override
+    @cached_property
+    def authenticator(self) -> EntraClientCredentialsAuthenticator:
+        return EntraClientCredentialsAuthenticator.from_config(self.config)
+
+    @override
+    @property
+    def http_headers(self) -> dict:
+        headers = dict(super().http_headers)
+        # Immutable ids: a message moved to another folder keeps its id (and so its external_id).
+        headers["Prefer"] = f'odata.maxpagesize={int(self.config["page_size"])}, IdType="ImmutableId"'
+        return headers
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def get_json(self, url: str, context: Context | None = None) -> dict[str, t.Any]:
+        """GET ``url`` (absolute) with auth, Prefer headers, retries and error handling.
+
+        Args:
+            url: The URL to fetch, e.g. an ``@odata.nextLink``.
+            context: Stream partition context (for metrics).
+
+        Returns:
+            The response's JSON body.
+        """
+        prepared = self.requests_session.prepare_request(requests.Request("GET", url, headers=self.http_headers))
+        response = self.request_decorator(self._request)(prepared, context)
+        return response.json()
+
+    def paged(self, url: str, context: Context | None = None) -> Generator[dict[str, t.Any], None, None]:
+        """Every item of a Graph collection, following ``@odata.nextLink``.
+
+        Args:
+            url: The collection's first page.
+            context: Stream partition context.
+
+        Yields:
+            Each item of the collection.
+        """
+        next_url: str | None = url
+        while next_url:
+            page = self.get_json(next_url, context)
+            yield from page.get("value", [])
+            next_url = page.get("@odata.nextLink")
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == HTTPStatus.UNAUTHORIZED:
+            self._unauthorized_in_a_row = getattr(self, "_unauthorized_in_a_row", 0) + 1
+            if self._unauthorized_in_a_row > 2:
+                msg = (
+                    f"{self.response_error_message(response)}. Microsoft Graph rejected freshly issued "
+                    "access tokens: check that the app registration belongs to tenant_id and that "
+                    "oauth_scope matches api_url's cloud."
+                )
+                raise FatalAPIError(msg)
+            # The token expired or was revoked before its expires_in: fetch a new one and retry.
+            self.authenticator.invalidate()
+            raise RetriableAPIError(self.response_error_message(response), response)
+        self._unauthorized_in_a_row = 0
+        if status == HTTPStatus.GONE or self._error_code(response).lower() == "syncstatenotfound":
+            raise SyncStateExpiredError(self.response_error_message(response))
+        if status == HTTPStatus.FORBIDDEN:
+            msg = (
+                f"{self.response_error_message(response)}. The app registration may not read mailbox "
+                f"{self.config['mailbox']!r}: grant the Mail.Read application permission with admin "
+                "consent and check any application access policy scoping the app to some mailboxes."
+            )
+            raise FatalAPIError(msg)
+        if status == HTTPStatus.NOT_FOUND:
+            msg = (
+                f"{self.response_error_message(response)}. Check the mailbox setting "
+                f"({self.config['mailbox']!r} must be a user principal name or user id of tenant "
+                "tenant_id with an Exchange Online mailbox) and the folders setting."
+            )
+            raise FatalAPIError(msg)
+        super().validate_response(response)
+        try:
+            response.json()
+        except ValueError as exc:
+            msg = f"Incomplete or invalid JSON from {urlparse(response.url).path} (HTTP {status})"
+            raise RetriableAPIError(msg, response) from exc
+
+    @staticmethod
+    def _error_code(response: requests.Response) -> str:
+        if response.status_code < HTTPStatus.BAD_REQUEST:
+            return ""
+        try:
+            return str(response.json().get("error", {}).get("code", ""))
+        except (ValueError, AttributeError):
+            return ""
+
+    @override
+    def response_error_message(self, response: requests.Response) -> str:
+        """``HTTP 404 ErrorInvalidUser: <Graph message> (GET /v1.0/users/...)``, never the query string."""
+        try:
+            error = response.json().get("error", {})
+            code, message = error.get("code", ""), error.get("message", "")
+        except (ValueError, AttributeError):
+            code, message = "", ""
+        path = urlparse(response.url).path
+        return f"HTTP {response.status_code} {code or response.reason}: {message or 'no message'} (GET {path})"
+
+    # -- back-off -------------------------------------------------------------------------------
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
+        """Wait what ``Retry-After`` says; 0 s before retrying a 401 with a new token; else exponential."""
+        base = float(self.config["backoff_base_seconds"])
+        attempt = 0
+        exception = yield  # type: ignore[misc]
+        while True:
+            attempt += 1
+            response = getattr(exception, "response", None)
+            wait = min(base * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+            if response is not None:
+                if response.status_code == HTTPStatus.UNAUTHORIZED:
+                    wait = 0.0
+                elif (retry_after := response.headers.get("Retry-After", "")).strip().isdigit():
+                    wait = float(retry_after)
+            exception = yield wait
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return int(self.config["max_request_tries"])
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        """No jitter: ``Retry-After`` is honoured exactly."""
+        return value
+
+    # -- provenance -----------------------------------------------------------------------------
+
+    @override
+    def _generate_schema_messages(self) -> Generator[singer.SchemaMessage, None, None]:
+        """Add the ``x-lorchestra`` provenance keyword to each SCHEMA message (see ARCHITECTURE.md)."""
+        provenance = {
+            "source_system": SOURCE_SYSTEM,
+            "connection_name": self.config["connection_name"],
+            "schema_ref": self.config.get("schema_ref"),
+        }
+        for message in super()._generate_schema_messages():
+            schema = {**message.schema, "x-lorchestra": provenance}
+            yield dataclasses.replace(message, schema=schema)
