@@ -108,6 +108,7 @@ class Attribute:
         }
         if self.type == "DateTime":
             body["Format"] = "DateOnly" if self.date_only else "DateAndTime"
+            body["DateTimeBehavior"] = {"Value": "DateOnly" if self.date_only else "UserLocal"}
         if self.targets:
             body["Targets"] = list(self.targets)
         return body
@@ -457,6 +458,11 @@ class DataverseApp(ProviderApp):
             Rule(
                 f"{API}/EntityDefinitions(LogicalName='<name>')/Attributes", endpoint=self.attributes, methods=["GET"]
             ),
+            Rule(
+                f"{API}/EntityDefinitions(LogicalName='<name>')/Attributes/Microsoft.Dynamics.CRM.<cast>",
+                endpoint=self.attributes,
+                methods=["GET"],
+            ),
             Rule(f"{API}/<entity_set>", endpoint=self.query, methods=["GET"]),
         ]
 
@@ -487,13 +493,19 @@ class DataverseApp(ProviderApp):
         ctx = f"{self._base(request)}/$metadata#EntityDefinitions({','.join(select)})/$entity"
         return self.dv_json({"@odata.context": ctx, **_pick(table.definition(), select)})
 
-    def attributes(self, request: Request, name: str) -> Response:
+    def attributes(self, request: Request, name: str, cast: str | None = None) -> Response:
+        """``.../Attributes``, or ``.../Attributes/Microsoft.Dynamics.CRM.{Type}AttributeMetadata``."""
         table = self._table_by_logical(name)
         if table is None:
             return self.error(404, "0x80040217", f"Could not find entity with name '{name}'.")
         select = _select(request)
-        value = [_pick(a.metadata(table.logical_name, i), select) for i, a in enumerate(table.attributes)]
-        ctx = f"{self._base(request)}/$metadata#EntityDefinitions('{name}')/Attributes"
+        value = [a.metadata(table.logical_name, i) for i, a in enumerate(table.attributes)]
+        if cast is not None:
+            value = [v for v in value if v["@odata.type"] == f"#Microsoft.Dynamics.CRM.{cast}"]
+        value = [_pick(v, select) for v in value]
+        ctx = f"{self._base(request)}/$metadata#EntityDefinitions('{name}')/Attributes" + (
+            f"/Microsoft.Dynamics.CRM.{cast}" if cast else ""
+        )
         return self.dv_json({"@odata.context": ctx, "value": value})
 
     def query(self, request: Request, entity_set: str) -> Response:

@@ -1,0 +1,302 @@
+"""The Dataverse Web API base stream: metadata-driven schema, OData paging, limits and checkpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+import typing as t
+from http import HTTPStatus
+
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import BaseHATEOASPaginator
+from singer_sdk.singerlib import SchemaMessage
+from singer_sdk.streams.rest import HTTPRequest
+
+from tap_dataverse.schema import schema_from_attributes
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+    import requests
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib import Catalog
+    from singer_sdk.streams.rest import PageContext
+
+    from tap_dataverse.auth import DataverseAuthenticator
+
+SOURCE_SYSTEM = "dataverse"
+FORMATTED_VALUE = "OData.Community.Display.V1.FormattedValue"
+#: Service protection: slow down when fewer requests / seconds than this remain in the 5-minute window.
+MIN_BURST_REMAINING = 20
+MIN_TIME_REMAINING = 30.0
+_BODY = "_dataverse_body"
+
+
+def _body(response: requests.Response) -> dict[str, t.Any]:
+    """The response's JSON, parsed once (in ``validate_response``)."""
+    body = getattr(response, _BODY, None)
+    if body is None:
+        body = response.json()
+        setattr(response, _BODY, body)
+    return body
+
+
+class NextLinkPaginator(BaseHATEOASPaginator):
+    """Follows ``@odata.nextLink`` (its ``$skiptoken`` carries Dataverse's paging cookie)."""
+
+    def get_next_url(self, response: requests.Response) -> str | None:
+        return _body(response).get("@odata.nextLink")
+
+
+class DataverseStream(RESTStream[t.Any]):
+    """One Dataverse table (entity set), synced incrementally on ``modifiedon``.
+
+    The primary key and the schema come from the table's metadata, fetched on first use (or taken
+    from the input catalog when one is given). Rows are requested in ``modifiedon`` order, so the
+    bookmark only moves forward, and STATE is written after each completed page: a run that stops
+    resumes from its last page with ``modifiedon ge {bookmark}`` (rows sharing the bookmark's second
+    are read again: at least once, never a gap).
+    """
+
+    #: The entity set read when the ``entity_sets`` setting does not name one.
+    default_entity_set: t.ClassVar[str | None] = None
+
+    replication_key = "modifiedon"
+    is_sorted = True
+    records_jsonpath = "$.value[*]"
+
+    def __init__(self, tap: Tap, entity_set: str) -> None:
+        self.entity_set = entity_set
+        super().__init__(tap=tap)
+        self.path = f"/{entity_set}"
+        self._pause_until = 0.0
+
+    # -- where and how ---------------------------------------------------------------------------
+
+    @property
+    def url_base(self) -> str:
+        api_url = self.config.get("api_url")
+        if api_url:
+            return api_url.rstrip("/")
+        return f"{self.config['environment_url'].rstrip('/')}/api/data/v9.2"
+
+    @property
+    def authenticator(self) -> DataverseAuthenticator:
+        return self._tap.dataverse_authenticator  # type: ignore[attr-defined]
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        page_size = int(self.config.get("page_size") or 5000)
+        return {
+            "Accept": "application/json",
+            "OData-MaxVersion": "4.0",
+            "OData-Version": "4.0",
+            "Prefer": f'odata.include-annotations="{FORMATTED_VALUE}",odata.maxpagesize={page_size}',
+        }
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout") or 300)
+
+    def get_new_paginator(self) -> NextLinkPaginator:
+        return NextLinkPaginator()
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        params: dict[str, t.Any] = {"$orderby": "modifiedon asc"}
+        start = self.get_starting_timestamp(context)
+        if start is not None:
+            start_utc = start.astimezone(dt.UTC) if start.tzinfo else start.replace(tzinfo=dt.UTC)
+            params["$filter"] = f"modifiedon ge {start_utc.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        return params
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """The first page from the query; later pages exactly as ``@odata.nextLink`` says."""
+        if page.next_page_token:
+            return HTTPRequest(url=page.next_page_token.geturl(), headers=self.http_headers)
+        request = super().get_http_request(page=page)
+        request.safe_query_chars = "$'(),:"
+        return request
+
+    # -- metadata-driven schema and key --------------------------------------------------------
+
+    @property
+    def schema(self) -> dict:
+        if self._schema is None:
+            self._load_table()
+        return t.cast("dict", self._schema)
+
+    @property
+    def primary_keys(self) -> Sequence[str]:
+        if self._primary_keys is None:
+            self._load_table()
+        return self._primary_keys or []
+
+    @primary_keys.setter
+    def primary_keys(self, new_value: Sequence[str]) -> None:
+        self._primary_keys = new_value
+
+    def apply_catalog(self, catalog: Catalog) -> None:
+        """Take schema and key from the catalog when it has this stream: no metadata round trips."""
+        entry = catalog.get_stream(self.name)
+        if entry is not None and self._schema is None:
+            self._schema = entry.schema.to_dict()
+        super().apply_catalog(catalog)
+
+    def _load_table(self) -> None:
+        """``EntityDefinitions`` by entity set name, then the table's ``Attributes``."""
+        found = self._get_json(
+            "/EntityDefinitions",
+            {
+                "$select": "LogicalName,EntitySetName,PrimaryIdAttribute",
+                "$filter": f"EntitySetName eq '{self.entity_set}'",
+            },
+        ).get("value", [])
+        if not found:
+            msg = (
+                f"Dataverse has no table whose entity set is '{self.entity_set}' (stream '{self.name}'): "
+                f"check the entity_sets.{self.name} setting (the plural entity set name, e.g. 'contacts')"
+            )
+            raise FatalAPIError(msg)
+        table = found[0]
+        logical = table["LogicalName"]
+        attributes = self._get_json(
+            f"/EntityDefinitions(LogicalName='{logical}')/Attributes",
+            {"$select": "LogicalName,AttributeType,AttributeTypeName,AttributeOf,IsValidForRead"},
+        )["value"]
+        date_only = {
+            a["LogicalName"]
+            for a in self._get_json(
+                f"/EntityDefinitions(LogicalName='{logical}')/Attributes/Microsoft.Dynamics.CRM.DateTimeAttributeMetadata",
+                {"$select": "LogicalName,Format"},
+            )["value"]
+            if a.get("Format") == "DateOnly"
+        }
+        self._schema = schema_from_attributes(attributes, date_only=date_only)
+        self._primary_keys = [table["PrimaryIdAttribute"]]
+        if self.replication_key not in self._schema["properties"]:
+            msg = f"Table '{logical}' has no modifiedon column: it cannot be synced incrementally"
+            raise FatalAPIError(msg)
+
+    def _get_json(self, path: str, params: dict[str, str]) -> dict[str, t.Any]:
+        """A GET with the stream's auth, retries and error handling."""
+        prepared = self.build_prepared_request(
+            method="GET",
+            url=self.url_base + path,
+            params=HTTPRequest(url="", params=params, safe_query_chars="$'(),:").encode_params(),
+            headers=self.http_headers,
+        )
+        response = self.request_decorator(self._request)(prepared, None)
+        return _body(response)
+
+    # -- records and checkpoints -----------------------------------------------------------------
+
+    def parse_response(self, response: requests.Response) -> Iterator[dict[str, t.Any]]:
+        yield from _body(response).get("value", [])
+        # Every record of this page has now been written and counted into the bookmark.
+        self._write_state_message()
+
+    def _generate_schema_messages(self) -> Iterable[SchemaMessage]:
+        """Add the provenance keyword (``x-lorchestra``) to the emitted schema, not to the catalog."""
+        provenance = {
+            "source_system": SOURCE_SYSTEM,
+            "connection_name": self.config["connection_name"],
+            "schema_ref": self.config.get("schema_ref"),
+        }
+        for message in super()._generate_schema_messages():
+            yield SchemaMessage(
+                message.stream,
+                {**message.schema, "x-lorchestra": provenance},
+                message.key_properties,
+                message.bookmark_properties,
+            )
+
+    # -- errors, retries and service protection --------------------------------------------------
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        wait = self._pause_until - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        return super()._request(prepared_request, context)
+
+    def validate_response(self, response: requests.Response) -> None:
+        self._observe_limits(response)
+        status = response.status_code
+        if status == HTTPStatus.UNAUTHORIZED:
+            self.authenticator.invalidate()
+            msg = "Dataverse rejected the access token (401): requesting a new one"
+            raise RetriableAPIError(msg, response)
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise FatalAPIError(self.response_error_message(response))
+        try:
+            _body(response)
+        except ValueError:
+            msg = f"Dataverse sent an incomplete or non-JSON body for '{self.entity_set}' (HTTP {status})"
+            raise RetriableAPIError(msg, response) from None
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Dataverse's error code and message, with what to do; never the URL's query or headers."""
+        try:
+            error = response.json().get("error", {})
+        except ValueError:
+            error = {}
+        code, message = error.get("code", "-"), error.get("message", response.reason)
+        status = response.status_code
+        what = f"HTTP {status} from Dataverse reading '{self.entity_set}' (stream '{self.name}'): {code} {message}"
+        if status == HTTPStatus.FORBIDDEN:
+            return (
+                f"{what} -> the application user lacks a privilege: give its security role "
+                f"Organization-level Read on this table"
+            )
+        if status == HTTPStatus.NOT_FOUND:
+            return f"{what} -> check the entity_sets.{self.name} setting and environment_url"
+        return what
+
+    def _observe_limits(self, response: requests.Response) -> None:
+        """Respect ``x-ms-ratelimit-*-xrm-requests``: pause before the window runs out, not after."""
+        headers = response.headers
+        burst = headers.get("x-ms-ratelimit-burst-remaining-xrm-requests")
+        seconds = headers.get("x-ms-ratelimit-time-remaining-xrm-requests")
+        low = (burst is not None and int(float(burst)) <= MIN_BURST_REMAINING) or (
+            seconds is not None and float(seconds) <= MIN_TIME_REMAINING
+        )
+        if low:
+            pause = float(self.config.get("ratelimit_pause_seconds", 30))
+            self.logger.warning(
+                "Dataverse service protection nearly reached (%s requests, %s s of execution time left "
+                "in the window): pausing %.1f s",
+                burst,
+                seconds,
+                pause,
+            )
+            self._pause_until = time.monotonic() + pause
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """``Retry-After`` when the server gives one, else exponential from ``retry_backoff_seconds``."""
+        exception = yield  # type: ignore[misc]
+        attempt = 0
+        while True:
+            exception = yield self._retry_wait(exception, attempt)
+            attempt += 1
+
+    def _retry_wait(self, exception: BaseException | None, attempt: int) -> float:
+        response = getattr(exception, "response", None)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after is not None:
+            try:
+                return max(0.0, float(retry_after))
+            except ValueError:
+                pass
+        base = float(self.config.get("retry_backoff_seconds", 2.0))
+        return min(base * 2**attempt, 300.0)
+
+    def backoff_jitter(self, value: float) -> float:
+        """Up to 10% more than the wait (never less than a ``Retry-After``)."""
+        return value * (1 + random.random() / 10)  # noqa: S311 - jitter, not cryptography
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_attempts", 8))

@@ -1,0 +1,149 @@
+"""tap-dataverse: Dataverse contacts, sessions and reports for lorchestra."""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+
+from tap_dataverse.auth import DataverseAuthenticator
+from tap_dataverse.streams import STREAM_TYPES
+
+if t.TYPE_CHECKING:
+    from tap_dataverse.client import DataverseStream
+
+
+class TapDataverse(Tap):
+    """Reads Dataverse tables incrementally on ``modifiedon``, one stream per clinic object type."""
+
+    name = "tap-dataverse"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "connection_name",
+            th.StringType,
+            required=True,
+            title="Connection name",
+            description="The configured account, e.g. 'dataverse-clinic' (provenance of every record).",
+        ),
+        th.Property(
+            "environment_url",
+            th.StringType,
+            required=True,
+            title="Environment URL",
+            description="The Dataverse environment, e.g. https://clinic.crm.dynamics.com. "
+            "The token scope is '{environment_url}/.default'.",
+        ),
+        th.Property("tenant_id", th.StringType, required=True, title="Tenant ID", description="Entra ID tenant."),
+        th.Property(
+            "client_id",
+            th.StringType,
+            required=True,
+            title="Client ID",
+            description="Application (client) ID of the app registration that has an application user in "
+            "the environment.",
+        ),
+        th.Property(
+            "client_secret",
+            th.StringType,
+            required=True,
+            secret=True,
+            title="Client secret",
+            description="The client secret's value.",
+        ),
+        th.Property(
+            "entity_sets",
+            th.ObjectType(
+                th.Property("contact", th.StringType, default="contacts", description="Default: contacts."),
+                th.Property("session", th.StringType, description="e.g. cr8a1_sessions."),
+                th.Property("report", th.StringType, description="e.g. cr8a1_reports."),
+            ),
+            title="Entity sets",
+            description="Entity set (plural table name) read for each object type. A stream without an "
+            "entity set is not offered (contact defaults to 'contacts').",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            title="Start date",
+            description="First run only: read rows modified at or after this instant (default: all rows).",
+        ),
+        th.Property(
+            "schema_ref",
+            th.StringType,
+            title="Schema reference",
+            description="Iglu URI of the payload schema, declared with every stream (default: null).",
+        ),
+        th.Property(
+            "authority_host",
+            th.StringType,
+            default="https://login.microsoftonline.com",
+            title="Authority host",
+            description="Entra ID endpoint; the token URL is {authority_host}/{tenant_id}/oauth2/v2.0/token "
+            "(login.microsoftonline.us, login.chinacloudapi.cn for sovereign clouds).",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            title="Web API URL",
+            description="Base URL of the Web API (default: {environment_url}/api/data/v9.2), for proxies.",
+        ),
+        th.Property(
+            "page_size",
+            th.IntegerType,
+            default=5000,
+            title="Page size",
+            description="Rows per page (Prefer: odata.maxpagesize, at most 5000). STATE is written per page.",
+        ),
+        th.Property(
+            "max_attempts",
+            th.IntegerType,
+            default=8,
+            title="Max attempts",
+            description="Tries per request on 429, 5xx, 401 (token refresh) and network errors.",
+        ),
+        th.Property(
+            "retry_backoff_seconds",
+            th.NumberType,
+            default=2.0,
+            title="Retry backoff",
+            description="First wait when the server sends no Retry-After; doubles on each try.",
+        ),
+        th.Property(
+            "ratelimit_pause_seconds",
+            th.NumberType,
+            default=30.0,
+            title="Rate limit pause",
+            description="Pause before the next request once x-ms-ratelimit-burst-remaining-xrm-requests "
+            "falls to 20 or x-ms-ratelimit-time-remaining-xrm-requests to 30 s.",
+        ),
+        th.Property(
+            "request_timeout",
+            th.IntegerType,
+            default=300,
+            title="Request timeout",
+            description="Seconds to wait for an answer.",
+        ),
+    ).to_dict()
+
+    @cached_property
+    def dataverse_authenticator(self) -> DataverseAuthenticator:
+        """The one token holder shared by every stream of this run."""
+        return DataverseAuthenticator(self.config)
+
+    def discover_streams(self) -> list[DataverseStream]:
+        entity_sets = self.config.get("entity_sets") or {}
+        streams = []
+        for stream_type in STREAM_TYPES:
+            entity_set = entity_sets.get(stream_type.name) or stream_type.default_entity_set
+            if not entity_set:
+                self.logger.info("Stream '%s' not offered: entity_sets.%s is not set", *(stream_type.name,) * 2)
+                continue
+            streams.append(stream_type(tap=self, entity_set=entity_set))
+        return streams
+
+
+if __name__ == "__main__":
+    TapDataverse.cli()
