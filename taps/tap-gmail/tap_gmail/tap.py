@@ -1,0 +1,155 @@
+"""tap-gmail: Gmail messages as the Singer stream ``email``."""
+
+from __future__ import annotations
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from typing_extensions import override
+
+from tap_gmail.streams import EmailStream
+
+
+class TapGmail(Tap):
+    """Singer tap for one Gmail mailbox (a lorchestra connection)."""
+
+    name = "tap-gmail"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "connection_name",
+            th.StringType,
+            required=True,
+            title="Connection name",
+            description="The configured account, e.g. `gmail-acct1`; written to every row's provenance.",
+        ),
+        th.Property(
+            "schema_ref",
+            th.StringType,
+            title="Schema reference",
+            description="Iglu URI of the payload schema (e.g. iglu:com.mensio.raw/raw_gmail_email/jsonschema/1-0-0).",
+        ),
+        th.Property("client_id", th.StringType, title="OAuth client ID", description="For a gmail.com account."),
+        th.Property("client_secret", th.StringType, secret=True, title="OAuth client secret"),
+        th.Property(
+            "refresh_token",
+            th.StringType,
+            secret=True,
+            title="OAuth refresh token",
+            description="The mailbox owner's refresh token (gmail.readonly scope).",
+        ),
+        th.Property(
+            "service_account_info",
+            th.StringType,
+            secret=True,
+            title="Service account key (JSON)",
+            description="A Workspace service account key with domain-wide delegation, as JSON text.",
+        ),
+        th.Property(
+            "service_account_file",
+            th.StringType,
+            title="Service account key file",
+            description="Path to the service account key file (instead of service_account_info).",
+        ),
+        th.Property(
+            "delegated_user",
+            th.StringType,
+            title="Delegated user",
+            description="The Workspace mailbox the service account impersonates (the JWT `sub`).",
+        ),
+        th.Property(
+            "scopes",
+            th.ArrayType(th.StringType),
+            title="Scopes",
+            description="Scopes requested by the service account. Default: gmail.readonly.",
+        ),
+        th.Property("user_id", th.StringType, default="me", title="User ID", description="Gmail `userId`."),
+        th.Property(
+            "message_format",
+            th.StringType(allowed_values=["full", "raw", "metadata", "minimal"]),
+            default="full",
+            title="Message format",
+            description="`format` of users.messages.get.",
+        ),
+        th.Property(
+            "metadata_headers",
+            th.ArrayType(th.StringType),
+            title="Metadata headers",
+            description="With message_format=metadata, only these headers are returned.",
+        ),
+        th.Property("q", th.StringType, title="Search query", description="Gmail search query (`q`)."),
+        th.Property(
+            "label_ids",
+            th.ArrayType(th.StringType),
+            title="Label IDs",
+            description="Only messages carrying all of these label IDs.",
+        ),
+        th.Property(
+            "include_spam_trash",
+            th.BooleanType,
+            default=False,
+            title="Include spam and trash",
+            description="Also sync messages in SPAM and TRASH.",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            title="Start date",
+            description="Limits the first backfill to messages received after this instant (`q=after:`).",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default="https://gmail.googleapis.com",
+            title="API base URL",
+        ),
+        th.Property(
+            "batch_url",
+            th.StringType,
+            default="https://gmail.googleapis.com/batch/gmail/v1",
+            title="Batch endpoint URL",
+        ),
+        th.Property(
+            "token_url",
+            th.StringType,
+            default="https://oauth2.googleapis.com/token",
+            title="OAuth token endpoint",
+        ),
+        th.Property(
+            "batch_size",
+            th.IntegerType(minimum=1, maximum=100),
+            default=50,
+            title="Batch size",
+            description="messages.get calls per batch round trip (Google recommends at most 50).",
+        ),
+        th.Property(
+            "page_size",
+            th.IntegerType(minimum=1, maximum=500),
+            default=500,
+            title="Page size",
+            description="maxResults of messages.list and history.list.",
+        ),
+        th.Property(
+            "quota_units_per_second",
+            th.NumberType,
+            default=250,
+            title="Quota units per second",
+            description="Per-user quota the tap paces itself to (Gmail: 250; messages.get costs 5).",
+        ),
+        th.Property("max_retries", th.IntegerType, default=8, title="Max retries"),
+        th.Property(
+            "backoff_base_seconds",
+            th.NumberType,
+            default=1.0,
+            title="Backoff base",
+            description="First wait of the exponential backoff when no Retry-After is given.",
+        ),
+        th.Property("backoff_max_seconds", th.NumberType, default=120.0, title="Backoff ceiling"),
+    ).to_dict()
+
+    @override
+    def discover_streams(self) -> list[EmailStream]:
+        return [EmailStream(self)]
+
+
+if __name__ == "__main__":
+    TapGmail.cli()
