@@ -1,0 +1,1 @@
+"""tap-google-forms: Google Forms responses and form definitions as Singer streams."""
