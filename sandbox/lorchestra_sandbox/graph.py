@@ -33,7 +33,7 @@ from urllib.parse import quote, urlencode
 
 from werkzeug.routing import Rule
 
-from lorchestra_sandbox.core import ProviderApp
+from lorchestra_sandbox.core import Faults, ProviderApp
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -114,14 +114,14 @@ LAST_NAMES = [
 ]  # fmt: skip
 # fmt: off
 TOPICS = [
-    ("Terminanfrage", "ich würde gerne einen Termin für ein Erstgespräch vereinbaren. Passt es Ihnen nächste Woche?"),  # noqa: E501
-    ("Terminverschiebung", "leider muss ich meinen Termin am Donnerstag verschieben. Gibt es eine Alternative?"),  # noqa: E501
+    ("Terminanfrage", "ich würde gerne einen Termin für ein Erstgespräch vereinbaren. Passt es Ihnen nächste Woche?"),
+    ("Terminverschiebung", "leider muss ich meinen Termin am Donnerstag verschieben. Gibt es eine Alternative?"),
     ("Absage Termin", "ich kann den vereinbarten Termin leider nicht wahrnehmen und sage hiermit ab."),
-    ("Rechnung", "anbei die Rechnung für die Sitzungen im letzten Monat. Bitte um Überweisung binnen 14 Tagen."),  # noqa: E501
+    ("Rechnung", "anbei die Rechnung für die Sitzungen im letzten Monat. Bitte um Überweisung binnen 14 Tagen."),
     ("Anamnesebogen", "anbei der ausgefüllte Anamnesebogen für das Erstgespräch."),
-    ("Kostenübernahme Krankenkasse", "die Krankenkasse hat die Kostenübernahme bestätigt, das Schreiben liegt bei."),  # noqa: E501
+    ("Kostenübernahme Krankenkasse", "die Krankenkasse hat die Kostenübernahme bestätigt, das Schreiben liegt bei."),
     ("Rückfrage zur Sitzung", "nach unserer letzten Sitzung habe ich noch eine kurze Frage zu den Übungen."),
-    ("Wartelistenplatz", "ich wollte nachfragen, ob inzwischen ein Platz auf der Warteliste frei geworden ist."),  # noqa: E501
+    ("Wartelistenplatz", "ich wollte nachfragen, ob inzwischen ein Platz auf der Warteliste frei geworden ist."),
     ("Bescheinigung", "könnten Sie mir bitte eine Bescheinigung über die wahrgenommenen Termine ausstellen?"),
     ("Videositzung Link", "hier ist der Link für unsere Videositzung morgen um 10 Uhr."),
 ]
@@ -141,6 +141,18 @@ def _digest(*parts: str, size: int = 2) -> bytes:
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class GraphFaults(Faults):
+    """Core's switches plus Graph's own (all settable through ``POST /_sandbox/faults``).
+
+    Attributes:
+        expire_tokens_after: answer N more API requests, then revoke every access token issued so
+            far, once (a token that dies mid-run although its ``expires_in`` has not passed).
+    """
+
+    expire_tokens_after: int | None = None
 
 
 @dataclass
@@ -243,6 +255,7 @@ class GraphApp(ProviderApp):
         self.peak_concurrency: dict[str, int] = {}
         self.clock = EPOCH
         self._slots = threading.Lock()
+        self.faults: GraphFaults = GraphFaults()
 
     # -- routes ---------------------------------------------------------------------------------
 
@@ -256,6 +269,33 @@ class GraphApp(ProviderApp):
             Rule(f"{base}/mailFolders/<folder>/messages/microsoft.graph.delta", endpoint=self.delta),
             Rule(f"{base}/messages/<message>", endpoint=self.get_message, methods=["GET"]),
         ]
+
+    def control_routes(self) -> Iterable[Rule]:
+        """``/_sandbox/graph/...``: change mailboxes over HTTP (for the README's main command)."""
+        base = "/_sandbox/graph/<mailbox>"
+        return [
+            Rule(f"{base}/messages", endpoint=self._ctl_add, methods=["POST"]),
+            Rule(f"{base}/messages/<message>", endpoint=self._ctl_update, methods=["PATCH"]),
+            Rule(f"{base}/messages/<message>/move", endpoint=self._ctl_move, methods=["POST"]),
+            Rule(f"{base}/messages/<message>", endpoint=self._ctl_delete, methods=["DELETE"]),
+        ]
+
+    def _ctl_add(self, request: Request, mailbox: str) -> Response:
+        body = request.get_json(force=True) or {}
+        folder = body.pop("folder", "inbox")
+        return self.json({"id": self.add_message(mailbox, folder, **body)}, 201)
+
+    def _ctl_update(self, request: Request, mailbox: str, message: str) -> Response:
+        self.update_message(mailbox, message, **(request.get_json(force=True) or {}))
+        return self.json({"ok": True})
+
+    def _ctl_move(self, request: Request, mailbox: str, message: str) -> Response:
+        self.move_message(mailbox, message, (request.get_json(force=True) or {})["destinationId"])
+        return self.json({"ok": True})
+
+    def _ctl_delete(self, request: Request, mailbox: str, message: str) -> Response:
+        self.delete_message(mailbox, message)
+        return self.json({"ok": True})
 
     # -- wire format --------------------------------------------------------------------------
 
@@ -307,9 +347,7 @@ class GraphApp(ProviderApp):
                 "the correct tenant ID and are signing into the correct cloud.",
             )
         if form.get("grant_type") != "client_credentials":
-            return self._aad_error(
-                400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
-            )
+            return self._aad_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
         client_id = form.get("client_id", "")
         if self.client_tenants.get(client_id) != tenant:
             return self._aad_error(
@@ -366,10 +404,14 @@ class GraphApp(ProviderApp):
                 throttled = False
                 self.in_flight[mailbox] = running
                 self.peak_concurrency[mailbox] = max(self.peak_concurrency.get(mailbox, 0), running)
+        with self.lock:
+            countdown = self.faults.expire_tokens_after
+            if countdown is not None:
+                self.faults.expire_tokens_after = countdown - 1 if countdown > 0 else None
+                if countdown <= 0:
+                    self.tokens.expire_all()
         if throttled:
-            response = self.error(
-                429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit."
-            )
+            response = self.error(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
             response.headers["Retry-After"] = str(self.faults.retry_after)
             return response
         try:
@@ -382,16 +424,12 @@ class GraphApp(ProviderApp):
 
     def _resolve(self, request: Request, ref: str) -> tuple[Mailbox | None, Response | None]:
         ref_l = ref.lower()
-        box = self.mailboxes.get(ref_l) or next(
-            (b for b in self.mailboxes.values() if b.user_id == ref_l), None
-        )
+        box = self.mailboxes.get(ref_l) or next((b for b in self.mailboxes.values() if b.user_id == ref_l), None)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if box is None or self.token_tenant.get(token) != TENANTS[box.tenant]["tenant_id"]:
             return None, self.error(404, "ErrorInvalidUser", f"The requested user '{ref}' is invalid.")
         if box.upn in self.denied:
-            return None, self.error(
-                403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-            )
+            return None, self.error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
         return box, None
 
     @staticmethod
@@ -424,9 +462,7 @@ class GraphApp(ProviderApp):
             "isHidden": folder.hidden,
         }
 
-    def _page_folders(
-        self, request: Request, box: Mailbox, folders: list[Folder], context_path: str
-    ) -> Response:
+    def _page_folders(self, request: Request, box: Mailbox, folders: list[Folder], context_path: str) -> Response:
         top = int(request.args.get("$top", DEFAULT_FOLDER_PAGE))
         skip = int(request.args.get("$skip", 0))
         if request.args.get("includeHiddenFolders", "").lower() != "true":
@@ -568,17 +604,14 @@ class GraphApp(ProviderApp):
                         }
                     )
             link_base = (
-                f"{request.host_url}v1.0/users/{quote(mailbox)}"
-                f"/mailFolders/{quote(folder, safe='')}/messages/delta"
+                f"{request.host_url}v1.0/users/{quote(mailbox)}/mailFolders/{quote(folder, safe='')}/messages/delta"
             )
             body: dict[str, t.Any] = {
                 "@odata.context": f"{request.host_url}v1.0/$metadata#Collection(message)",
                 "value": value,
             }
             if offset + page_size < len(current.entries):
-                body["@odata.nextLink"] = (
-                    f"{link_base}?{urlencode({'$skiptoken': f'{round_id}.{offset + page_size}'})}"
-                )
+                body["@odata.nextLink"] = f"{link_base}?{urlencode({'$skiptoken': f'{round_id}.{offset + page_size}'})}"
             else:
                 token = secrets.token_urlsafe(24)
                 self.cursors[token] = DeltaCursor(box.upn, found.key, current.seq, current.filter)
@@ -596,8 +629,7 @@ class GraphApp(ProviderApp):
         return self.error(
             410,
             "syncStateNotFound",
-            "The sync state generation is not found. The delta token is expired and data must be "
-            "synchronized again.",
+            "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
         )
 
     def _start_round(self, box: Mailbox, folder: Folder, since: int | None, flt: str | None) -> DeltaRound:
@@ -612,9 +644,7 @@ class GraphApp(ProviderApp):
             gone = {
                 ts.message_key
                 for ts in box.tombstones
-                if ts.folder == folder.key
-                and ts.seq > since
-                and box.messages[ts.message_key].folder != folder.key
+                if ts.folder == folder.key and ts.seq > since and box.messages[ts.message_key].folder != folder.key
             }
             entries += [("removed", key) for key in sorted(gone)]
         return DeltaRound(box.upn, folder.key, entries, box.seq, flt)
@@ -679,9 +709,7 @@ class GraphApp(ProviderApp):
             base = _fake_fields(rng, box, key, received=now, folder=folder_key)
             base.update(fields)
             base["lastModifiedDateTime"] = now
-            immutable_id = (
-                "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A" + _b64(_digest(box.upn, key, "immutable"))[:100]
-            )
+            immutable_id = "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A" + _b64(_digest(box.upn, key, "immutable"))[:100]
             box.messages[key] = Message(key, immutable_id, folder_key, base, seq)
             return immutable_id
 
@@ -767,9 +795,7 @@ def _person(rng: random.Random, domain: str | None = None) -> dict[str, dict[str
     return {"emailAddress": {"name": f"{first} {last}", "address": f"{local}@{host}"}}
 
 
-def _fake_fields(
-    rng: random.Random, box: Mailbox, key: str, received: str, folder: str = "inbox"
-) -> dict[str, t.Any]:
+def _fake_fields(rng: random.Random, box: Mailbox, key: str, received: str, folder: str = "inbox") -> dict[str, t.Any]:
     """Properties of a message resource (Graph v1.0 ``message``), minus id/changeKey/parentFolderId."""
     topic, text = rng.choice(TOPICS)
     sender = _person(rng)
@@ -783,9 +809,7 @@ def _fake_fields(
         f"<body><p>{greeting}</p><p>{text}</p><p>Mit freundlichen Grüßen<br>{signature}</p></body></html>"
     )
     preview = f"{greeting} {text}"[:255]
-    conversation = (
-        "AAQkA" + _b64(_digest(box.upn, "conv", topic, sender["emailAddress"]["address"], size=1))[:40]
-    )
+    conversation = "AAQkA" + _b64(_digest(box.upn, "conv", topic, sender["emailAddress"]["address"], size=1))[:40]
     is_draft = folder == "drafts"
     frm_host = frm["emailAddress"]["address"].split("@")[1]
     return {

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 import typing as t
-from importlib import resources
 from urllib.parse import quote, urlencode
 
+from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_exchange import schemas
 from tap_exchange.client import GraphStream, SyncStateExpiredError
 
 if sys.version_info >= (3, 12):
@@ -20,8 +21,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     from singer_sdk.helpers.types import Context
-
-SCHEMAS_DIR = resources.files(__package__) / "schemas"
 
 
 class EmailStream(GraphStream):
@@ -39,7 +38,7 @@ class EmailStream(GraphStream):
     primary_keys = ("id",)
     replication_key = "lastModifiedDateTime"
     is_sorted = False  # delta rounds are not ordered
-    schema_filepath = SCHEMAS_DIR / "email.json"
+    schema = StreamSchema(SchemaDirectory(schemas))  # schemas/email.json
 
     # -- folders (partitions) -------------------------------------------------------------------
 
