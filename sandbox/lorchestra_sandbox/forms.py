@@ -18,7 +18,9 @@ Wire format follows the public reference (developers.google.com/workspace/forms/
   429 RESOURCE_EXHAUSTED.
 
 Sandbox-only switches: the generic ones of ``core`` (429 storms, 503s, token expiry...) plus
-``{"expire_sync": true}``, which invalidates every outstanding page token (the API then answers 400). Tests
+``{"expire_sync": true}``, which invalidates every outstanding page token (the API then answers 400), and
+``POST /_sandbox/forms/faults {"expire_tokens_after": N, "expire_page_tokens_after": N}``, which does either
+right after the next N successful API calls (to hit a run in the middle). Tests
 and scripts can add, edit and delete responses with methods on the app or over ``/_sandbox/forms/...``.
 """
 
@@ -698,6 +700,8 @@ class FormsApp(ProviderApp):
             )
         }
         self.page_token_generation = 0
+        #: Mid-run switches: after N more successful API calls, expire access tokens / page tokens.
+        self.countdowns: dict[str, int] = {}
         self._rng = random.Random(2024)  # noqa: S311 - deterministic fake data
         super().__init__()
 
@@ -713,6 +717,7 @@ class FormsApp(ProviderApp):
     def control_routes(self):
         return [
             Rule("/_sandbox/forms/config/<connection>", endpoint=self._config_route, methods=["GET"]),
+            Rule("/_sandbox/forms/faults", endpoint=self._faults_route, methods=["POST"]),
             Rule("/_sandbox/forms/<form_id>/responses", endpoint=self._submit_route, methods=["POST"]),
             Rule(
                 "/_sandbox/forms/<form_id>/responses/<response_id>/edit",
@@ -776,7 +781,29 @@ class FormsApp(ProviderApp):
             return self.error(404, "NOT_FOUND", "Requested entity was not found.")
         if principal not in stored.readers:
             return self.error(403, "PERMISSION_DENIED", "The caller does not have permission")
+        self._count_down()
         return stored
+
+    def _count_down(self) -> None:
+        for switch in list(self.countdowns):
+            self.countdowns[switch] -= 1
+            if self.countdowns[switch] > 0:
+                continue
+            del self.countdowns[switch]
+            if switch == "expire_tokens_after":
+                self.tokens.expire_all()
+            else:
+                self.on_expire_sync()
+
+    def schedule(self, *, expire_tokens_after: int | None = None, expire_page_tokens_after: int | None = None) -> None:
+        """Expire every access token / page token right after the next N successful API calls."""
+        with self.lock:
+            for switch, value in (
+                ("expire_tokens_after", expire_tokens_after),
+                ("expire_page_tokens_after", expire_page_tokens_after),
+            ):
+                if value is not None:
+                    self.countdowns[switch] = int(value)
 
     def get_form(self, request: Request, form_id: str) -> Response:
         with self.lock:
@@ -1013,6 +1040,14 @@ class FormsApp(ProviderApp):
             "token_uri": f"{base}/token",
             **self.credentials(connection),
         }
+
+    def _faults_route(self, request: Request) -> Response:
+        body = request.get_json(force=True) or {}
+        unknown = set(body) - {"expire_tokens_after", "expire_page_tokens_after"}
+        if unknown:
+            return self.json({"error": f"unknown switch {sorted(unknown)}"}, 400)
+        self.schedule(**body)
+        return self.json({"ok": True})
 
     def _config_route(self, request: Request, connection: str) -> Response:
         if connection not in self.by_connection:
