@@ -265,14 +265,16 @@ class DataverseApp(ProviderApp):
         self.tables: dict[str, Table] = {}
         self.ratelimit_remaining = self.burst_limit
         self.time_remaining = 1200.0
+        self.expire_tokens_after: int | None = None
         super().__init__()
         self.clients[CLIENT_ID] = CLIENT_SECRET
         self._rng = random.Random(seed)  # noqa: S311 - deterministic fake data
         for table in _tables():
             self.tables[table.entity_set] = table
-        # The clock of "now" for changes made by tests: after every seeded modification.
-        self.clock = dt.datetime(2025, 11, 20, 17, 0, 0, tzinfo=UTC)
         self._seed()
+        # The clock of "now" for changes made by tests: an hour after the last seeded modification.
+        latest = max(r["modifiedon"] for tb in self.tables.values() for r in tb.rows.values())
+        self.clock = _parse(latest) + dt.timedelta(hours=1)
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -466,6 +468,27 @@ class DataverseApp(ProviderApp):
             Rule(f"{API}/<entity_set>", endpoint=self.query, methods=["GET"]),
         ]
 
+    def control_routes(self) -> Iterable[Rule]:
+        """Edit the data from another process: ``POST /_sandbox/records/{entity_set}`` (create),
+        ``PATCH`` / ``DELETE /_sandbox/records/{entity_set}/{id}``; answers with the rendered row."""
+        return [
+            Rule("/_sandbox/records/<entity_set>", endpoint=self._edit_records, methods=["POST"]),
+            Rule(
+                "/_sandbox/records/<entity_set>/<record_id>", endpoint=self._edit_records, methods=["PATCH", "DELETE"]
+            ),
+        ]
+
+    def _edit_records(self, request: Request, entity_set: str, record_id: str | None = None) -> Response:
+        if entity_set not in self.tables or (record_id and record_id not in self.tables[entity_set].rows):
+            return self.json({"error": "no such table or row"}, 404)
+        if request.method == "DELETE":
+            self.delete(entity_set, t.cast("str", record_id))
+            return self.json({"ok": True})
+        values = request.get_json(force=True) or {}
+        if record_id is None:
+            return self.json(self.create(entity_set, **values), 201)
+        return self.json(self.update(entity_set, record_id, **values))
+
     def _base(self, request: Request) -> str:
         return request.host_url.rstrip("/") + API
 
@@ -603,6 +626,13 @@ class DataverseApp(ProviderApp):
         return response
 
     def _call_api(self, endpoint: t.Any, request: Request, args: dict) -> Response:
+        with self.lock:
+            if self.expire_tokens_after is not None:
+                if self.expire_tokens_after <= 0:
+                    self.tokens.expire_all()
+                    self.expire_tokens_after = None
+                else:
+                    self.expire_tokens_after -= 1
         started = time.perf_counter()
         response = super()._call_api(endpoint, request, args)
         if response.status_code != 401:
@@ -614,9 +644,16 @@ class DataverseApp(ProviderApp):
         return response
 
     def _set_faults(self, request: Request) -> Response:
-        """Core switches plus ``ratelimit_remaining`` (int) and ``forbid`` (entity set names → 403)."""
+        """Core switches plus Dataverse ones.
+
+        ``ratelimit_remaining`` (int): what ``x-ms-ratelimit-burst-remaining-xrm-requests`` counts down from;
+        ``forbid`` (entity set names): reading them answers 403 (missing privilege);
+        ``expire_tokens_after`` (int): answer N more API requests, then invalidate every access token once.
+        """
         body = request.get_json(force=True) or {}  # cached: the core reads what is left of it
         with self.lock:
+            if "expire_tokens_after" in body:
+                self.expire_tokens_after = body.pop("expire_tokens_after")
             if "ratelimit_remaining" in body:
                 self.ratelimit_remaining = int(body.pop("ratelimit_remaining"))
             for name in body.pop("forbid", []):
@@ -629,6 +666,7 @@ class DataverseApp(ProviderApp):
         with self.lock:
             self.ratelimit_remaining = self.burst_limit
             self.time_remaining = 1200.0
+            self.expire_tokens_after = None
             for table in self.tables.values():
                 table.forbidden = False
         return super()._reset(request)
