@@ -11,7 +11,12 @@ import typing as t
 from collections import Counter
 
 import orjson
-from singer_sdk.exceptions import InvalidInputLine, MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.exceptions import (
+    InvalidInputLine,
+    InvalidRecord,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
 from singer_sdk.singerlib.encoding.base import GenericSingerReader
 
 from target_lorchestra.errors import BadInputError, MissingKeyError, RecordBeforeSchemaError
@@ -72,6 +77,13 @@ class LineNumberedReader(GenericSingerReader[bytes | str]):
             except RecordsWithoutSchemaException:
                 raise RecordBeforeSchemaError(
                     "RECORD arrived before any SCHEMA for its stream", line=self.line_number, stream=stream
+                ) from None
+            except InvalidRecord:
+                # The SDK's message can quote the offending value: say only that validation failed.
+                raise BadInputError(
+                    "record does not match the stream's JSON schema (validate_records is on)",
+                    line=self.line_number,
+                    stream=stream,
                 ) from None
             except MissingKeyPropertiesError:
                 raise MissingKeyError(

@@ -102,6 +102,13 @@ class TargetLorchestra(Target):
             description="Payload megabytes per MERGE, per stream; whichever limit is reached first flushes.",
         ),
         th.Property(
+            "validate_records",
+            th.BooleanType,
+            default=False,
+            title="Validate records",
+            description="Validate every record against its stream schema (off: payloads are stored as sent).",
+        ),
+        th.Property(
             "bigquery",
             th.ObjectType(
                 th.Property("project_id", th.StringType, description="Google Cloud project of the dataset."),

@@ -63,4 +63,5 @@ class DuckDBUnderTest:
 
         ddl = duckdb_ddl(RAW_OBJECTS, self.raw_table).rstrip().removesuffix(");")
         ddl += f",\n  CHECK (external_id <> '{external_id}')\n);"
-        self.execute(ddl)
+        with duckdb.connect(str(self.path)) as con:
+            con.execute(ddl)
