@@ -6,7 +6,9 @@ import json
 import sys
 import typing as t
 
+import requests
 from singer_sdk.authenticators import OAuthAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -58,16 +60,37 @@ class EntraClientCredentialsAuthenticator(OAuthAuthenticator):
         self.last_refreshed = None
 
     @override
-    def handle_error(self, *, content: str, status_code: int | None) -> None:
-        """Log Entra ID's error code and description (they never contain the client secret)."""
+    def update_access_token(self) -> None:
+        """Fetch a token; 429/5xx from Entra ID are retried by the stream's back-off, 4xx are fatal.
+
+        Raises:
+            RetriableAPIError: Entra ID is throttling or unavailable.
+            FatalAPIError: Entra ID refused the request (wrong tenant, client id or secret, scope).
+        """
+        try:
+            super().update_access_token()
+        except RuntimeError as exc:
+            cause = exc.__cause__
+            response = cause.response if isinstance(cause, requests.HTTPError) else None
+            if response is None:
+                raise
+            summary = self._summary(response.text)
+            msg = f"Microsoft Entra ID token request failed (HTTP {response.status_code}, {summary})"
+            if response.status_code == 429 or response.status_code >= 500:
+                raise RetriableAPIError(msg, response) from None
+            raise FatalAPIError(msg) from None
+
+    @staticmethod
+    def _summary(content: str) -> str:
+        """``error: AADSTS... description`` from an Entra ID error body (never holds the secret)."""
         try:
             body = json.loads(content)
             error, description = body.get("error"), str(body.get("error_description", ""))
         except (ValueError, AttributeError):
-            error, description = None, ""
-        self.logger.error(
-            "Microsoft Entra ID refused the client credentials (HTTP %s, %s): %s",
-            status_code or "unknown",
-            error or "no error code",
-            description.split(" Trace ID:")[0] or "no description",
-        )
+            return "no error body"
+        return f"{error or 'no error code'}: {description.split(' Trace ID:')[0] or 'no description'}"
+
+    @override
+    def handle_error(self, *, content: str, status_code: int | None) -> None:
+        """Log Entra ID's error code and description (they never contain the client secret)."""
+        self.logger.error("Microsoft Entra ID refused the token request (HTTP %s)", status_code or "unknown")
