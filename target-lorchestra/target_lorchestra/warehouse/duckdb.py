@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -111,7 +112,7 @@ class DuckDBWarehouse:
         try:
             con.begin()
             distinct = con.execute("SELECT count(DISTINCT idem_key) FROM lorchestra_batch").fetchone()[0]
-            actions = con.execute(_MERGE.format(raw=self.tables["raw_objects"]), params).to_arrow_table()
+            actions = con.execute(_MERGE.format(raw=self.tables["raw_objects"]), params).fetchall()
             con.commit()
         except duckdb.Error as exc:
             _rollback(con)
@@ -178,9 +179,8 @@ def describe_differences(expected: list[tuple], found: list[tuple]) -> list[str]
     return sorted(out)
 
 
-def _count_actions(actions: pa.Table) -> dict[str, int]:
-    counts = actions.column("merge_action").value_counts().to_pylist()
-    return {c["values"]: c["counts"] for c in counts}
+def _count_actions(actions: list[tuple[str]]) -> Counter[str]:
+    return Counter(action for (action,) in actions)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
