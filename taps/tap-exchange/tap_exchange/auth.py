@@ -88,7 +88,7 @@ class EntraClientCredentialsAuthenticator(OAuthAuthenticator):
             error, description = body.get("error"), str(body.get("error_description", ""))
         except (ValueError, AttributeError):
             return "no error body"
-        return f"{error or 'no error code'}: {description.split(' Trace ID:')[0] or 'no description'}"
+        return f"{error or 'no error code'}: {description.split(' Trace ID:', maxsplit=1)[0] or 'no description'}"
 
     @override
     def handle_error(self, *, content: str, status_code: int | None) -> None:

@@ -13,7 +13,6 @@ import pytest
 import requests
 from lorchestra_sandbox.core import serve
 from lorchestra_sandbox.graph import GraphApp, connection_config, create_app
-
 from tap_exchange.tap import TapExchange
 
 if t.TYPE_CHECKING:

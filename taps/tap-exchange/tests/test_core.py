@@ -6,7 +6,6 @@ import pytest
 from lorchestra_sandbox.core import serve
 from lorchestra_sandbox.graph import connection_config, create_app
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-
 from tap_exchange.tap import TapExchange
 
 # The suite builds its runner from this dict when the module is imported; the sandbox's address is

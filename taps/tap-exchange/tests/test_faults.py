@@ -155,7 +155,7 @@ def test_secrets_never_reach_stdout_or_stderr(make_config, tmp_path: Path):
     for name, config in (("good", good), ("bad", bad)):
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(config))
-        proc = subprocess.run([*cli, "--config", str(path)], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run([*cli, "--config", str(path)], check=False, capture_output=True, text=True, timeout=60)
         outputs.append((proc.returncode, proc.stdout, proc.stderr))
 
     (good_rc, good_out, good_err), (bad_rc, bad_out, bad_err) = outputs

@@ -59,7 +59,7 @@ def test_every_connection_of_the_spec_backfills(connection, make_config, run_tap
 def test_incremental_run_emits_only_changes(app, config, run_tap, expected, caplog):
     first = run_tap(config)
     before = expected()
-    inbox = [m for m in app.messages(MAILBOX, ["inbox"])]
+    inbox = app.messages(MAILBOX, ["inbox"])
     new_a = app.add_message(MAILBOX, "inbox", subject="Terminanfrage Juni")
     new_b = app.add_message(MAILBOX, "intake-2024")
     app.update_message(MAILBOX, inbox[0]["id"], isRead=True, categories=["Klient:in"])
