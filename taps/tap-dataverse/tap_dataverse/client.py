@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import time
 import typing as t
@@ -51,6 +52,38 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         return _body(response).get("@odata.nextLink")
 
 
+class ServiceProtection:
+    """Respect ``x-ms-ratelimit-*-xrm-requests``: pause before the window runs out, not after.
+
+    The limits count per user across every request of the run, so one instance is shared by all streams.
+    """
+
+    def __init__(self, pause_seconds: float) -> None:
+        self.pause_seconds = pause_seconds
+        self._pause_until = 0.0
+
+    def observe(self, headers: t.Mapping[str, str], logger: logging.Logger) -> None:
+        burst = headers.get("x-ms-ratelimit-burst-remaining-xrm-requests")
+        seconds = headers.get("x-ms-ratelimit-time-remaining-xrm-requests")
+        low = (burst is not None and int(float(burst)) <= MIN_BURST_REMAINING) or (
+            seconds is not None and float(seconds) <= MIN_TIME_REMAINING
+        )
+        if low:
+            logger.warning(
+                "Dataverse service protection nearly reached (%s requests, %s s of execution time left "
+                "in the window): pausing %.1f s",
+                burst,
+                seconds,
+                self.pause_seconds,
+            )
+            self._pause_until = time.monotonic() + self.pause_seconds
+
+    def wait(self) -> None:
+        delay = self._pause_until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
 class DataverseStream(RESTStream[t.Any]):
     """One Dataverse table (entity set), synced incrementally on ``modifiedon``.
 
@@ -72,7 +105,6 @@ class DataverseStream(RESTStream[t.Any]):
         self.entity_set = entity_set
         super().__init__(tap=tap)
         self.path = f"/{entity_set}"
-        self._pause_until = 0.0
 
     # -- where and how ---------------------------------------------------------------------------
 
@@ -215,10 +247,12 @@ class DataverseStream(RESTStream[t.Any]):
 
     # -- errors, retries and service protection --------------------------------------------------
 
+    @property
+    def service_protection(self) -> ServiceProtection:
+        return self._tap.service_protection  # type: ignore[attr-defined]
+
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
-        wait = self._pause_until - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
+        self.service_protection.wait()
         return super()._request(prepared_request, context)
 
     def validate_response(self, response: requests.Response) -> None:
@@ -257,23 +291,7 @@ class DataverseStream(RESTStream[t.Any]):
         return what
 
     def _observe_limits(self, response: requests.Response) -> None:
-        """Respect ``x-ms-ratelimit-*-xrm-requests``: pause before the window runs out, not after."""
-        headers = response.headers
-        burst = headers.get("x-ms-ratelimit-burst-remaining-xrm-requests")
-        seconds = headers.get("x-ms-ratelimit-time-remaining-xrm-requests")
-        low = (burst is not None and int(float(burst)) <= MIN_BURST_REMAINING) or (
-            seconds is not None and float(seconds) <= MIN_TIME_REMAINING
-        )
-        if low:
-            pause = float(self.config.get("ratelimit_pause_seconds", 30))
-            self.logger.warning(
-                "Dataverse service protection nearly reached (%s requests, %s s of execution time left "
-                "in the window): pausing %.1f s",
-                burst,
-                seconds,
-                pause,
-            )
-            self._pause_until = time.monotonic() + pause
+        self.service_protection.observe(response.headers, self.logger)
 
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
         """``Retry-After`` when the server gives one, else exponential from ``retry_backoff_seconds``."""

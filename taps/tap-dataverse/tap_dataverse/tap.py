@@ -9,6 +9,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 
 from tap_dataverse.auth import DataverseAuthenticator
+from tap_dataverse.client import ServiceProtection
 from tap_dataverse.streams import STREAM_TYPES
 
 if t.TYPE_CHECKING:
@@ -132,6 +133,11 @@ class TapDataverse(Tap):
     def dataverse_authenticator(self) -> DataverseAuthenticator:
         """The one token holder shared by every stream of this run."""
         return DataverseAuthenticator(self.config)
+
+    @cached_property
+    def service_protection(self) -> ServiceProtection:
+        """The service-protection pacing shared by every stream (the limits are per user)."""
+        return ServiceProtection(float(self.config.get("ratelimit_pause_seconds", 30.0)))
 
     def discover_streams(self) -> list[DataverseStream]:
         entity_sets = self.config.get("entity_sets") or {}
