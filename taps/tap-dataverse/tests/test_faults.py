@@ -9,7 +9,6 @@ import time
 
 import pytest
 from lorchestra_sandbox import dataverse
-
 from tap_dataverse.tap import TapDataverse
 
 API = "/api/data/v9.2"
