@@ -13,7 +13,6 @@ import pytest
 import requests
 from lorchestra_sandbox.core import serve
 from lorchestra_sandbox.forms import FormsApp, create_app
-
 from tap_google_forms.tap import TapGoogleForms
 
 if t.TYPE_CHECKING:
@@ -76,6 +75,18 @@ def selected_catalog(config: dict[str, t.Any], *streams: str) -> dict[str, t.Any
             if metadata["breadcrumb"] == []:
                 metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
     return catalog
+
+
+@pytest.fixture(name="run_tap")
+def run_tap_fixture() -> Callable[..., TapRun]:
+    """``run_tap(config, state=None, catalog=None) -> TapRun``."""
+    return run_tap
+
+
+@pytest.fixture(name="selected_catalog")
+def selected_catalog_fixture() -> Callable[..., dict[str, t.Any]]:
+    """``selected_catalog(config, *streams)``: the discovered catalog with only those streams selected."""
+    return selected_catalog
 
 
 @pytest.fixture

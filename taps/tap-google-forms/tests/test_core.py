@@ -10,7 +10,6 @@ from pathlib import Path
 from lorchestra_sandbox.core import serve
 from lorchestra_sandbox.forms import create_app
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-
 from tap_google_forms.tap import TapGoogleForms
 
 # The standard suite needs its config when the class is built (at import), so this module serves its
