@@ -28,7 +28,7 @@ _BY_TYPE: dict[str, dict[str, t.Any]] = {
 _LOOKUPS = {"Lookup", "Customer", "Owner"}
 #: Columns whose value Dataverse also renders as text (``{property}@...FormattedValue``).
 _FORMATTED = {
-    "Picklist", "State", "Status", "Boolean", "DateTime", "Integer", "BigInt", "Decimal", "Double", "Money",
+    "Picklist", "State", "Status", "Boolean", "DateTime", "Integer", "Decimal", "Double", "Money",
     "EntityName", *_LOOKUPS,
 }  # fmt: skip
 #: Column types the Web API does not return on a row (images, files, party lists, calendar rules).
