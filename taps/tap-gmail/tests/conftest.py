@@ -15,7 +15,6 @@ import pytest
 import requests
 from lorchestra_sandbox.core import RunningApp, serve
 from lorchestra_sandbox.gmail import ACCOUNTS, CLIENT_ID, CLIENT_SECRET, GmailApp, create_app, service_account_info
-
 from tap_gmail.tap import TapGmail
 
 TAP_EXE = str(Path(sys.executable).with_name("tap-gmail"))
