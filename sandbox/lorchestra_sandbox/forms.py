@@ -781,10 +781,10 @@ class FormsApp(ProviderApp):
             return self.error(404, "NOT_FOUND", "Requested entity was not found.")
         if principal not in stored.readers:
             return self.error(403, "PERMISSION_DENIED", "The caller does not have permission")
-        self._count_down()
         return stored
 
     def _count_down(self) -> None:
+        """After a successful API answer: run the switches whose countdown ends with it."""
         for switch in list(self.countdowns):
             self.countdowns[switch] -= 1
             if self.countdowns[switch] > 0:
@@ -810,6 +810,7 @@ class FormsApp(ProviderApp):
             stored = self._authorize(request, form_id, BODY_SCOPES)
             if isinstance(stored, Response):
                 return stored
+            self._count_down()
             return self.json(stored.form)
 
     def get_response(self, request: Request, form_id: str, response_id: str) -> Response:
@@ -820,6 +821,7 @@ class FormsApp(ProviderApp):
             response = stored.responses.get(response_id)
             if response is None:
                 return self.error(404, "NOT_FOUND", "Requested entity was not found.")
+            self._count_down()
             return self.json(response.resource(form_id))
 
     def list_responses(self, request: Request, form_id: str) -> Response:
@@ -854,6 +856,7 @@ class FormsApp(ProviderApp):
                 body["responses"] = [r.resource() for r in page]
             if len(matching) > page_size:
                 body["nextPageToken"] = self._encode_page_token(form_id, filter_text, page[-1].response_id)
+            self._count_down()
             return self.json(body)
 
     def _parse_filter(self, text: str):
