@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from target_lorchestra.tables import render_ddl_files
+from target_lorchestra.errors import LorchestraError
+from target_lorchestra.tables import TABLE_SETS, render_ddl_files
 
 
 def cmd_ddl(args: argparse.Namespace) -> int:
@@ -28,6 +30,41 @@ def cmd_ddl(args: argparse.Namespace) -> int:
     return 0
 
 
+def warehouse_config(args: argparse.Namespace) -> dict:
+    """The target config the operation works on: --config file, else DuckDB at --duckdb-path."""
+    config: dict = {}
+    if args.config:
+        config = json.loads(Path(args.config).read_text())
+    if args.duckdb_path:
+        config.update(warehouse="duckdb", duckdb_path=args.duckdb_path)
+    if args.tables:
+        config.update(
+            raw_objects_table=TABLE_SETS[args.tables]["raw_objects"],
+            event_log_table=TABLE_SETS[args.tables]["event_log"],
+        )
+    return config
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run the five checks and print the report; exit 1 when one fails."""
+    from target_lorchestra.validation import render, run_checks
+    from target_lorchestra.warehouse import open_warehouse
+
+    warehouse = open_warehouse(warehouse_config(args))
+    try:
+        checks = run_checks(warehouse)
+    finally:
+        warehouse.close()
+    print(render(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def _add_warehouse_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="target-lorchestra config JSON (warehouse, duckdb_path, bigquery, tables)")
+    parser.add_argument("--duckdb-path", help="shortcut for a DuckDB warehouse file")
+    parser.add_argument("--tables", choices=sorted(TABLE_SETS), help="production or test table names")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lorchestra", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,9 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     ddl.add_argument("--dir", default="ddl", help="output directory (default: ddl)")
     ddl.add_argument("--check", action="store_true", help="fail if the files differ instead of writing them")
     ddl.set_defaults(func=cmd_ddl)
+    validate = sub.add_parser("validate", help="the five validation checks of the spec; exit 1 if one fails")
+    _add_warehouse_args(validate)
+    validate.set_defaults(func=cmd_validate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        sys.exit(args.func(args))
+    except LorchestraError as exc:
+        print(f"lorchestra {args.command} failed: {exc}", file=sys.stderr)
+        sys.exit(1)

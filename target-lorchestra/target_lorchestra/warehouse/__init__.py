@@ -105,6 +105,9 @@ class Warehouse(t.Protocol):
     def append_events(self, rows: list[dict]) -> None:
         """Append event_log rows (no DML that would compete with MERGEs)."""
 
+    def query(self, sql: str, params: dict | None = None) -> list[dict]:
+        """Rows of a read query (operations and validation); ``{raw_objects}``/``{event_log}`` name the tables."""
+
     def close(self) -> None:
         """Release connections and per-run resources."""
 

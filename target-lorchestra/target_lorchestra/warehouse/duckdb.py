@@ -139,6 +139,14 @@ class DuckDBWarehouse:
             finally:
                 con.unregister("lorchestra_events")
 
+    def query(self, sql: str, params: dict | None = None) -> list[dict]:
+        """Rows of a read query; ``{raw_objects}`` / ``{event_log}`` in ``sql`` name the configured tables."""
+        con = self._require()
+        with self._lock:
+            cur = con.execute(sql.format(**self.tables), params or {})
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
     def _require(self) -> duckdb.DuckDBPyConnection:
         if self.con is None:
             raise WarehouseError("the DuckDB warehouse is not open")
