@@ -566,6 +566,8 @@ class DataverseApp(ProviderApp):
                     return self.error(400, "0x80040203", "Invalid $skiptoken: the paging cookie is malformed.")
                 cursor = tuple(_sort_key(last.get(c), desc) for c, desc in keys)
                 rows = [r for r in rows if tuple(_sort_key(r.get(c), desc) for c, desc in keys) > cursor]
+            if "$top" in request.args:  # $top caps the whole result: no paging
+                rows, page_size = rows[: int(request.args["$top"])], 5000
             page, more = rows[:page_size], len(rows) > page_size
             body: dict[str, t.Any] = {
                 "@odata.context": f"{self._base(request)}/$metadata#{entity_set}",
