@@ -47,7 +47,7 @@ def build_credentials(config: Mapping[str, t.Any]) -> Credentials:
             "Configure exactly one credential: service_account.key_json (a service account JSON key) "
             "or oauth_credentials (client_id, client_secret, refresh_token)."
         )
-        raise ConfigValidationError(msg)
+        raise ConfigValidationError(msg, errors=[msg])
     if service:
         try:
             info = json.loads(service["key_json"])
@@ -57,12 +57,12 @@ def build_credentials(config: Mapping[str, t.Any]) -> Credentials:
         except (ValueError, KeyError, TypeError) as exc:
             # The message never includes the key: only what kind of problem it has.
             msg = f"service_account.key_json is not a usable service account key ({type(exc).__name__})."
-            raise ConfigValidationError(msg) from None
+            raise ConfigValidationError(msg, errors=[msg]) from None
         return creds.with_token_uri(token_uri)
     missing = [k for k in ("client_id", "client_secret", "refresh_token") if not oauth.get(k)]
     if missing:
         msg = f"oauth_credentials is missing: {', '.join(missing)}."
-        raise ConfigValidationError(msg)
+        raise ConfigValidationError(msg, errors=[msg])
     # No scopes are sent with the refresh: the token keeps the scopes the user consented to.
     return user_credentials.Credentials(
         token=None,
