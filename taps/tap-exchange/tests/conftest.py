@@ -89,12 +89,16 @@ def config(make_config: Callable[..., dict[str, t.Any]]) -> dict[str, t.Any]:
 def run_tap() -> Callable[..., TapRun]:
     """Run the tap in-process (``sync_all``) and parse the Singer messages it wrote."""
 
-    def run(config: dict[str, t.Any], state: dict[str, t.Any] | None = None) -> TapRun:
+    def run(
+        config: dict[str, t.Any],
+        state: dict[str, t.Any] | None = None,
+        catalog: dict[str, t.Any] | None = None,
+    ) -> TapRun:
         out = io.StringIO()
         error: BaseException | None = None
         with contextlib.redirect_stdout(out):
             try:
-                tap = TapExchange(config=config, state=state, parse_env_config=False)
+                tap = TapExchange(config=config, state=state, catalog=catalog, parse_env_config=False)
                 tap.sync_all()
             except Exception as exc:
                 error = exc

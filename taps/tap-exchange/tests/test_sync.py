@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from lorchestra_sandbox.graph import CONNECTIONS
+from tap_exchange.tap import TapExchange
 
 MAILBOX = "ben@mensio.example"
 
@@ -172,3 +173,24 @@ def test_stored_links_for_another_api_url_are_not_followed(config, run_tap, expe
     again = run_tap(config, state=state)
 
     assert sorted(again.ids) == sorted(expected())  # a full sync instead of calling a foreign host
+
+
+def test_catalog_round_trip_selection_and_unknown_properties(app, config, run_tap, expected):
+    catalog = TapExchange(config=config, parse_env_config=False).catalog_dict
+    # Graph may add properties the schema does not list yet: they are kept (additionalProperties)
+    new = app.add_message(MAILBOX, "inbox", futureProperty={"nested": [1, 2]})
+
+    full = run_tap(config, catalog=catalog)
+    assert sorted(full.ids) == sorted(expected())
+    assert next(r for r in full.records if r["id"] == new)["futureProperty"] == {"nested": [1, 2]}
+
+    for entry in catalog["streams"][0]["metadata"]:
+        if entry["breadcrumb"] == ["properties", "body"]:
+            entry["metadata"]["selected"] = False
+    no_body = run_tap(config, catalog=catalog)
+    assert sorted(no_body.ids) == sorted(expected())
+    assert all("body" not in r and "bodyPreview" in r for r in no_body.records)
+
+    stream_entry = next(m for m in catalog["streams"][0]["metadata"] if m["breadcrumb"] == [])
+    stream_entry["metadata"]["selected"] = False
+    assert run_tap(config, catalog=catalog).records == []
