@@ -59,6 +59,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Dry run by default; --yes archives, drops and recreates the tables."""
+    from target_lorchestra import migration
+    from target_lorchestra.warehouse import open_warehouse
+
+    table_sets = [args.tables] if args.tables else sorted(TABLE_SETS)
+    config = warehouse_config(args)
+    config.pop("raw_objects_table", None), config.pop("event_log_table", None)
+    admin = open_warehouse(config, check_tables=False)
+    try:
+        plans = migration.plan(admin, table_sets, replace_legacy=args.replace_legacy)
+        if not args.yes:
+            print("DRY RUN: nothing will change. Plan and schema comparison (before -> after):\n")
+            print(migration.render(plans, type_names=admin.type_names, replace_legacy=args.replace_legacy))
+            print("Rerun with --yes to carry it out.")
+            return 0
+        migration.execute(admin, plans, replace_legacy=args.replace_legacy)
+        after = {p.name: admin.describe(p.name) for p in plans}
+        print("MIGRATED. What was done and the schemas before -> after:\n")
+        print(migration.render(plans, type_names=admin.type_names, replace_legacy=args.replace_legacy, after=after))
+        return 0
+    finally:
+        admin.close()
+
+
 def _add_warehouse_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="target-lorchestra config JSON (warehouse, duckdb_path, bigquery, tables)")
     parser.add_argument("--duckdb-path", help="shortcut for a DuckDB warehouse file")
@@ -75,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="the five validation checks of the spec; exit 1 if one fails")
     _add_warehouse_args(validate)
     validate.set_defaults(func=cmd_validate)
+    migrate = sub.add_parser(
+        "migrate", help="archive raw_objects/event_log to *_legacy and recreate them (spec step 5)"
+    )
+    _add_warehouse_args(migrate)
+    migrate.add_argument("--yes", action="store_true", help="carry the plan out (default: dry run)")
+    migrate.add_argument("--replace-legacy", action="store_true", help="overwrite existing *_legacy archives")
+    migrate.set_defaults(func=cmd_migrate)
     return parser
 
 

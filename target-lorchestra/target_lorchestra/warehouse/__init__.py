@@ -99,6 +99,9 @@ class Warehouse(t.Protocol):
     def open(self) -> None:
         """Connect and make sure both tables exist with the expected columns."""
 
+    def connect(self) -> None:
+        """Connect only (operations that repair tables must not trip over their schema check)."""
+
     def merge(self, batch: RawBatch) -> MergeCounts:
         """MERGE one batch into raw_objects, atomically, and return exact counts."""
 
@@ -112,8 +115,31 @@ class Warehouse(t.Protocol):
         """Release connections and per-run resources."""
 
 
-def open_warehouse(config: t.Mapping[str, t.Any]) -> Warehouse:
-    """The configured warehouse, connected and with its tables checked."""
+class WarehouseAdmin(t.Protocol):
+    """Table administration for ``lorchestra migrate`` (names are checked identifiers)."""
+
+    #: How this engine names the BigQuery types of tables.py in ``describe`` output.
+    type_names: dict[str, str]
+
+    def describe(self, name: str) -> list[tuple[str, str, str]] | None:
+        """(column, type, nullable YES/NO) of table ``name`` in order, or None when it does not exist."""
+
+    def copy_table(self, source: str, destination: str) -> int:
+        """Create ``destination`` as a full copy of ``source``; return its row count."""
+
+    def drop_table(self, name: str) -> None:
+        """Drop table ``name``."""
+
+    def create_table(self, kind: str, name: str) -> None:
+        """Create table ``name`` from the definition of ``kind`` (raw_objects or event_log)."""
+
+    def row_count(self, name: str) -> int:
+        """Rows in table ``name``."""
+
+
+def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) -> Warehouse:
+    """The configured warehouse, connected and (unless ``check_tables`` is off, for migrations) with its
+    tables created or checked."""
     tables = {
         "raw_objects": checked_identifier(config.get("raw_objects_table") or "raw_objects", "raw_objects_table"),
         "event_log": checked_identifier(config.get("event_log_table") or "event_log", "event_log_table"),
@@ -134,7 +160,10 @@ def open_warehouse(config: t.Mapping[str, t.Any]) -> Warehouse:
         warehouse = BigQueryWarehouse.from_config(config, tables)
     else:
         raise ConfigError(f"warehouse must be 'duckdb' or 'bigquery', got {kind!r}")
-    warehouse.open()
+    if check_tables:
+        warehouse.open()
+    else:
+        warehouse.connect()
     return warehouse
 
 

@@ -44,6 +44,8 @@ RETURNING merge_action
 class DuckDBWarehouse:
     """raw_objects and event_log in one DuckDB file."""
 
+    type_names = DUCKDB_TYPES
+
     def __init__(self, path: str, tables: dict[str, str], lock_timeout_seconds: float = 30.0) -> None:
         self.path = path
         self.tables = tables
@@ -55,9 +57,12 @@ class DuckDBWarehouse:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def open(self) -> None:
-        self.con = self._connect()
+        self.connect()
         for kind, name in self.tables.items():
-            ensure_table(self.con, TABLES[kind], name)
+            ensure_table(self._require(), TABLES[kind], name)
+
+    def connect(self) -> None:
+        self.con = self._connect()
 
     def close(self) -> None:
         with self._lock:
@@ -147,6 +152,25 @@ class DuckDBWarehouse:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    # -- administration (lorchestra migrate) ---------------------------------------------------
+
+    def describe(self, name: str) -> list[tuple[str, str, str]] | None:
+        return _describe(self._require(), name) or None
+
+    def copy_table(self, source: str, destination: str) -> int:
+        con = self._require()
+        con.execute(f"CREATE TABLE {destination} AS SELECT * FROM {source}")
+        return self.row_count(destination)
+
+    def drop_table(self, name: str) -> None:
+        self._require().execute(f"DROP TABLE {name}")
+
+    def create_table(self, kind: str, name: str) -> None:
+        self._require().execute(duckdb_ddl(TABLES[kind], name))
+
+    def row_count(self, name: str) -> int:
+        return self._require().execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
     def _require(self) -> duckdb.DuckDBPyConnection:
         if self.con is None:
             raise WarehouseError("the DuckDB warehouse is not open")
@@ -155,11 +179,7 @@ class DuckDBWarehouse:
 
 def ensure_table(con: duckdb.DuckDBPyConnection, table: TableDef, name: str) -> None:
     """Create ``name`` from its definition if missing; refuse it if its columns differ."""
-    found = con.execute(
-        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
-        [name],
-    ).fetchall()
+    found = _describe(con, name)
     if not found:
         con.execute(duckdb_ddl(table, name))
         return
@@ -170,6 +190,14 @@ def ensure_table(con: duckdb.DuckDBPyConnection, table: TableDef, name: str) -> 
             f"table {name!r} exists with a different schema: {'; '.join(differences)}. "
             "Nothing was changed; migrate it with `lorchestra migrate` or point the target at another table."
         )
+
+
+def _describe(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str, str]]:
+    return con.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        [name],
+    ).fetchall()
 
 
 def describe_differences(expected: list[tuple], found: list[tuple]) -> list[str]:
