@@ -8,6 +8,7 @@ import typing as t
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -35,6 +36,7 @@ class DataverseAuthenticator(OAuthAuthenticator):
         self._timeout = int(config.get("request_timeout") or 300)
 
     @property
+    @override
     def oauth_request_body(self) -> dict[str, t.Any]:
         """The client credentials grant."""
         return {
@@ -44,6 +46,7 @@ class DataverseAuthenticator(OAuthAuthenticator):
             "scope": self.oauth_scopes,
         }
 
+    @override
     def is_token_valid(self) -> bool:
         """Treat the token as expired a little early."""
         if self.access_token is None or self.last_refreshed is None:
@@ -58,6 +61,7 @@ class DataverseAuthenticator(OAuthAuthenticator):
         self.access_token = None
         self.last_refreshed = None
 
+    @override
     def update_access_token(self) -> None:
         """Fetch a token; Entra's own error code and description are kept, the secret never is.
 

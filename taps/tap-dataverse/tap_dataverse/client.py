@@ -14,6 +14,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.singerlib import SchemaMessage
 from singer_sdk.streams.rest import HTTPRequest
+from typing_extensions import override
 
 from tap_dataverse.schema import schema_from_attributes
 
@@ -48,6 +49,7 @@ def _body(response: requests.Response) -> dict[str, t.Any]:
 class NextLinkPaginator(BaseHATEOASPaginator):
     """Follows ``@odata.nextLink`` (its ``$skiptoken`` carries Dataverse's paging cookie)."""
 
+    @override
     def get_next_url(self, response: requests.Response) -> str | None:
         return _body(response).get("@odata.nextLink")
 
@@ -65,9 +67,12 @@ class ServiceProtection:
     def observe(self, headers: t.Mapping[str, str], logger: logging.Logger) -> None:
         burst = headers.get("x-ms-ratelimit-burst-remaining-xrm-requests")
         seconds = headers.get("x-ms-ratelimit-time-remaining-xrm-requests")
-        low = (burst is not None and int(float(burst)) <= MIN_BURST_REMAINING) or (
-            seconds is not None and float(seconds) <= MIN_TIME_REMAINING
-        )
+        try:
+            low = (burst is not None and float(burst) <= MIN_BURST_REMAINING) or (
+                seconds is not None and float(seconds) <= MIN_TIME_REMAINING
+            )
+        except ValueError:  # informational headers: a malformed one is ignored
+            return
         if low:
             logger.warning(
                 "Dataverse service protection nearly reached (%s requests, %s s of execution time left "
@@ -109,6 +114,7 @@ class DataverseStream(RESTStream[t.Any]):
     # -- where and how ---------------------------------------------------------------------------
 
     @property
+    @override
     def url_base(self) -> str:
         api_url = self.config.get("api_url")
         if api_url:
@@ -116,10 +122,12 @@ class DataverseStream(RESTStream[t.Any]):
         return f"{self.config['environment_url'].rstrip('/')}/api/data/v9.2"
 
     @property
+    @override
     def authenticator(self) -> DataverseAuthenticator:
         return self._tap.dataverse_authenticator  # type: ignore[attr-defined]
 
     @property
+    @override
     def http_headers(self) -> dict[str, str]:
         page_size = int(self.config.get("page_size") or 5000)
         return {
@@ -130,12 +138,15 @@ class DataverseStream(RESTStream[t.Any]):
         }
 
     @property
+    @override
     def timeout(self) -> int:
         return int(self.config.get("request_timeout") or 300)
 
+    @override
     def get_new_paginator(self) -> NextLinkPaginator:
         return NextLinkPaginator()
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         params: dict[str, t.Any] = {"$orderby": "modifiedon asc"}
         start = self.get_starting_timestamp(context)
@@ -144,6 +155,7 @@ class DataverseStream(RESTStream[t.Any]):
             params["$filter"] = f"modifiedon ge {start_utc.strftime('%Y-%m-%dT%H:%M:%SZ')}"
         return params
 
+    @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         """The first page from the query; later pages exactly as ``@odata.nextLink`` says."""
         if page.next_page_token:
@@ -155,12 +167,14 @@ class DataverseStream(RESTStream[t.Any]):
     # -- metadata-driven schema and key --------------------------------------------------------
 
     @property
+    @override
     def schema(self) -> dict:
         if self._schema is None:
             self._load_table()
         return t.cast("dict", self._schema)
 
     @property
+    @override
     def primary_keys(self) -> Sequence[str]:
         if self._primary_keys is None:
             self._load_table()
@@ -170,6 +184,7 @@ class DataverseStream(RESTStream[t.Any]):
     def primary_keys(self, new_value: Sequence[str]) -> None:
         self._primary_keys = new_value
 
+    @override
     def apply_catalog(self, catalog: Catalog) -> None:
         """Take schema and key from the catalog when it has this stream: no metadata round trips."""
         entry = catalog.get_stream(self.name)
@@ -225,11 +240,13 @@ class DataverseStream(RESTStream[t.Any]):
 
     # -- records and checkpoints -----------------------------------------------------------------
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterator[dict[str, t.Any]]:
         yield from _body(response).get("value", [])
         # Every record of this page has now been written and counted into the bookmark.
         self._write_state_message()
 
+    @override
     def _generate_schema_messages(self) -> Iterable[SchemaMessage]:
         """Add the provenance keyword (``x-lorchestra``) to the emitted schema, not to the catalog."""
         provenance = {
@@ -251,16 +268,22 @@ class DataverseStream(RESTStream[t.Any]):
     def service_protection(self) -> ServiceProtection:
         return self._tap.service_protection  # type: ignore[attr-defined]
 
+    @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
         self.service_protection.wait()
         return super()._request(prepared_request, context)
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         self._observe_limits(response)
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED:
             self.authenticator.invalidate()
-            msg = "Dataverse rejected the access token (401): requesting a new one"
+            msg = (
+                "Dataverse rejected the access token (HTTP 401); a new token is requested for the retry. "
+                f"If this persists, app {self.config['client_id']} may have no application user in "
+                f"{self.config['environment_url']}"
+            )
             raise RetriableAPIError(msg, response)
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
@@ -272,6 +295,7 @@ class DataverseStream(RESTStream[t.Any]):
             msg = f"Dataverse sent an incomplete or non-JSON body for '{self.entity_set}' (HTTP {status})"
             raise RetriableAPIError(msg, response) from None
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """Dataverse's error code and message, with what to do; never the URL's query or headers."""
         try:
@@ -293,6 +317,7 @@ class DataverseStream(RESTStream[t.Any]):
     def _observe_limits(self, response: requests.Response) -> None:
         self.service_protection.observe(response.headers, self.logger)
 
+    @override
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
         """``Retry-After`` when the server gives one, else exponential from ``retry_backoff_seconds``."""
         exception = yield  # type: ignore[misc]
@@ -312,9 +337,11 @@ class DataverseStream(RESTStream[t.Any]):
         base = float(self.config.get("retry_backoff_seconds", 2.0))
         return min(base * 2**attempt, 300.0)
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """Up to 10% more than the wait (never less than a ``Retry-After``)."""
         return value * (1 + random.random() / 10)  # noqa: S311 - jitter, not cryptography
 
+    @override
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_attempts", 8))

@@ -7,6 +7,7 @@ from functools import cached_property
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from tap_dataverse.auth import DataverseAuthenticator
 from tap_dataverse.client import ServiceProtection
@@ -139,6 +140,7 @@ class TapDataverse(Tap):
         """The service-protection pacing shared by every stream (the limits are per user)."""
         return ServiceProtection(float(self.config.get("ratelimit_pause_seconds", 30.0)))
 
+    @override
     def discover_streams(self) -> list[DataverseStream]:
         entity_sets = self.config.get("entity_sets") or {}
         streams = []
