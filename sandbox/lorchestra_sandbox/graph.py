@@ -150,9 +150,13 @@ class GraphFaults(Faults):
     Attributes:
         expire_tokens_after: answer N more API requests, then revoke every access token issued so
             far, once (a token that dies mid-run although its ``expires_in`` has not passed).
+        gateway_timeouts: next N API requests answer 504 (with Retry-After).
+        token_errors: next N token requests answer 503 ``temporarily_unavailable`` (with Retry-After).
     """
 
     expire_tokens_after: int | None = None
+    gateway_timeouts: int = 0
+    token_errors: int = 0
 
 
 @dataclass
@@ -234,12 +238,12 @@ class GraphApp(ProviderApp):
     token_paths = ("/<tenant>/oauth2/v2.0/token",)
 
     #: core's generic error codes -> Graph's
-    _CODES: t.ClassVar[dict[str, str]] = {
-        "UNAUTHENTICATED": "InvalidAuthenticationToken",
-        "NOT_FOUND": "ResourceNotFound",
-        "BAD_REQUEST": "BadRequest",
-        "RESOURCE_EXHAUSTED": "TooManyRequests",
-        "UNAVAILABLE": "serviceNotAvailable",
+    _CODES: t.ClassVar[dict[str, tuple[str, str | None]]] = {
+        "UNAUTHENTICATED": ("InvalidAuthenticationToken", "Access token has expired or is not yet valid."),
+        "NOT_FOUND": ("ResourceNotFound", None),
+        "BAD_REQUEST": ("BadRequest", None),
+        "RESOURCE_EXHAUSTED": ("TooManyRequests", "Please retry again later."),
+        "UNAVAILABLE": ("serviceNotAvailable", "The service is temporarily unavailable. Please retry later."),
     }
 
     def __init__(self) -> None:
@@ -300,11 +304,12 @@ class GraphApp(ProviderApp):
     # -- wire format --------------------------------------------------------------------------
 
     def error(self, status: int, code: str, message: str) -> Response:
-        """Graph's error body."""
+        """Graph's error body (core's generic codes and messages are translated to Graph's)."""
+        code, graph_message = self._CODES.get(code, (code, None))
         body = {
             "error": {
-                "code": self._CODES.get(code, code),
-                "message": message,
+                "code": code,
+                "message": graph_message or message,
                 "innerError": {
                     "date": _iso(dt.datetime.now(dt.UTC)),
                     "request-id": str(uuid.uuid4()),
@@ -338,6 +343,16 @@ class GraphApp(ProviderApp):
     def token_response(self, request: Request, tenant: str = "") -> Response:
         """Entra ID v2.0 token endpoint (``/{tenant}/oauth2/v2.0/token``), client-credentials grant only."""
         form = request.form
+        with self.lock:
+            token_error = self.faults.token_errors > 0
+            if token_error:
+                self.faults.token_errors -= 1
+        if token_error:
+            response = self._aad_error(
+                503, "temporarily_unavailable", 500011, "The service is temporarily unavailable."
+            )
+            response.headers["Retry-After"] = str(self.faults.retry_after)
+            return response
         if tenant not in self.tenants:
             return self._aad_error(
                 400,
@@ -399,26 +414,31 @@ class GraphApp(ProviderApp):
         with self._slots:
             running = self.in_flight.get(mailbox, 0) + 1
             if running > MAILBOX_CONCURRENCY:
-                throttled = True
-            else:
-                throttled = False
-                self.in_flight[mailbox] = running
-                self.peak_concurrency[mailbox] = max(self.peak_concurrency.get(mailbox, 0), running)
+                response = self.error(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
+                response.headers["Retry-After"] = str(self.faults.retry_after)
+                return response
+            self.in_flight[mailbox] = running
+            self.peak_concurrency[mailbox] = max(self.peak_concurrency.get(mailbox, 0), running)
+        try:
+            return self._graph_fault() or super()._call_api(endpoint, request, args)
+        finally:
+            with self._slots:
+                self.in_flight[mailbox] -= 1
+
+    def _graph_fault(self) -> Response | None:
+        """Graph's own switches: 504s, and revoking every token after a countdown."""
         with self.lock:
             countdown = self.faults.expire_tokens_after
             if countdown is not None:
                 self.faults.expire_tokens_after = countdown - 1 if countdown > 0 else None
                 if countdown <= 0:
                     self.tokens.expire_all()
-        if throttled:
-            response = self.error(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.")
-            response.headers["Retry-After"] = str(self.faults.retry_after)
-            return response
-        try:
-            return super()._call_api(endpoint, request, args)
-        finally:
-            with self._slots:
-                self.in_flight[mailbox] -= 1
+            if self.faults.gateway_timeouts <= 0:
+                return None
+            self.faults.gateway_timeouts -= 1
+        response = self.error(504, "UnknownError", "The operation has timed out.")
+        response.headers["Retry-After"] = str(self.faults.retry_after)
+        return response
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -168,3 +168,21 @@ def test_secrets_never_reach_stdout_or_stderr(make_config, tmp_path: Path):
         assert bad["client_secret"] not in text
     # record contents (subjects, bodies) are not logged
     assert "Sehr geehrte" not in good_err
+
+
+def test_gateway_timeouts_are_retried(app, config, run_tap, expected, set_faults):
+    set_faults(gateway_timeouts=2, retry_after=0)
+    run = run_tap(config)
+
+    assert run.error is None
+    assert sorted(run.ids) == sorted(expected())
+    assert statuses(app).count(504) == 2
+
+
+def test_token_endpoint_outage_is_retried(app, config, run_tap, expected, set_faults):
+    set_faults(token_errors=2, retry_after=0)
+    run = run_tap(config)
+
+    assert run.error is None
+    assert sorted(run.ids) == sorted(expected())
+    assert [r.status for r in app.requests if r.kind == "token"] == [503, 503, 200]
