@@ -6,6 +6,8 @@ import json
 import math
 import subprocess
 import sys
+import threading
+import time
 
 ENTITY_SETS = {"contact": "contacts", "session": "cr8a1_sessions", "report": "cr8a1_reports"}
 PRIMARY_KEYS = {"contact": "contactid", "session": "cr8a1_sessionid", "report": "cr8a1_reportid"}
@@ -190,3 +192,26 @@ def test_session_and_report_need_their_entity_sets(config, run_tap):
     run = run_tap(tap_config)
 
     assert {m["stream"] for m in run.messages if m["type"] == "SCHEMA"} == {"contact"}
+
+
+def test_row_modified_while_the_tap_pages_is_emitted_again_at_the_end(app, config, run_tap, set_faults):
+    contacts = app.records("contacts")
+    moved = contacts[10]["contactid"]  # on the first page of 50
+    set_faults(delay=0.1)
+
+    def edit_after_first_page():
+        deadline = time.monotonic() + 10
+        while not app.api_calls("/api/data/v9.2/contacts") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        app.update("contacts", moved, emailaddress1="new.address@example.org")
+
+    editor = threading.Thread(target=edit_after_first_page)
+    editor.start()
+    run = run_tap({**config, "entity_sets": {}})
+    editor.join()
+
+    ids = run.ids("contact")
+    assert len(ids) == 121  # every row once, the edited one twice (at least once: its new version last)
+    assert ids.count(moved) == 2
+    assert run.records("contact")[-1]["emailaddress1"] == "new.address@example.org"
+    assert run.last_state["bookmarks"]["contact"]["replication_key_value"] == run.records("contact")[-1]["modifiedon"]
