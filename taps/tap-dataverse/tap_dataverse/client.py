@@ -193,12 +193,12 @@ class DataverseStream(RESTStream[t.Any]):
         super().apply_catalog(catalog)
 
     def _load_table(self) -> None:
-        """``EntityDefinitions`` by entity set name, then the table's ``Attributes``."""
+        """``EntityDefinitions`` by entity set name, the table's ``Attributes``, and which dates are DateOnly."""
         found = self._get_json(
             "/EntityDefinitions",
             {
                 "$select": "LogicalName,EntitySetName,PrimaryIdAttribute",
-                "$filter": f"EntitySetName eq '{self.entity_set}'",
+                "$filter": "EntitySetName eq '{}'".format(self.entity_set.replace("'", "''")),
             },
         ).get("value", [])
         if not found:
