@@ -84,6 +84,29 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         admin.close()
 
 
+def cmd_reingest(args: argparse.Namespace) -> int:
+    """Run the Meltano jobs with fresh state (full backfill) and print record counts per job."""
+    from target_lorchestra import reingest
+    from target_lorchestra.warehouse import open_warehouse
+
+    project = Path(args.project)
+    jobs = args.job or reingest.list_jobs(args.meltano, project)
+    reports = []
+    for i, job in enumerate(jobs, 1):
+        reingest.progress(f"[{i}/{len(jobs)}] {job} ...")
+        run_id, returncode, seconds = reingest.run_job(args.meltano, project, job, Path(args.log_dir))
+        warehouse = open_warehouse(warehouse_config(args))
+        try:
+            report = reingest.JobReport(job, run_id, returncode, seconds, reingest.job_counts(warehouse, run_id))
+        finally:
+            warehouse.close()
+        reports.append(report)
+        status = "ok" if returncode == 0 else f"FAILED (exit {returncode}; log: {args.log_dir}/{job}.log)"
+        reingest.progress(f"[{i}/{len(jobs)}] {job}: {report.records} records in {seconds:.1f}s, {status}")
+    print(reingest.render(reports))
+    return 0 if all(r.returncode == 0 for r in reports) else 1
+
+
 def _add_warehouse_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="target-lorchestra config JSON (warehouse, duckdb_path, bigquery, tables)")
     parser.add_argument("--duckdb-path", help="shortcut for a DuckDB warehouse file")
@@ -107,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--yes", action="store_true", help="carry the plan out (default: dry run)")
     migrate.add_argument("--replace-legacy", action="store_true", help="overwrite existing *_legacy archives")
     migrate.set_defaults(func=cmd_migrate)
+    reingest = sub.add_parser("reingest", help="run every Meltano job with fresh state; counts per job (spec step 6)")
+    _add_warehouse_args(reingest)
+    reingest.add_argument("--job", action="append", help="only these jobs (repeatable; default: all in meltano.yml)")
+    reingest.add_argument("--meltano", default="meltano", help="the meltano executable")
+    reingest.add_argument("--project", default=".", help="the Meltano project directory")
+    reingest.add_argument("--log-dir", default="output/logs", help="where each job's output is written")
+    reingest.set_defaults(func=cmd_reingest)
     return parser
 
 

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from singer_sdk import Target
 from singer_sdk import typing as th
-from singer_sdk.helpers.capabilities import TargetCapabilities
+from singer_sdk.helpers.capabilities import PluginCapabilities
 from typing_extensions import override
 
 from target_lorchestra.errors import BadInputError, LorchestraError
@@ -27,9 +27,9 @@ class TargetLorchestra(Target):
     name = "target-lorchestra"
     default_sink_class = RawObjectsSink
     message_reader_class = LineNumberedReader
+    # The SDK's defaults, minus schema flattening: payloads are stored as sent, never flattened.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
-        *Target.capabilities,
-        TargetCapabilities.VALIDATE_RECORDS,
+        c for c in Target.capabilities if c != PluginCapabilities.FLATTENING
     ]
 
     config_jsonschema = th.PropertiesList(
