@@ -1070,15 +1070,21 @@ class GmailApp(ProviderApp):
             headers, inner = parse_part(part)
             response = self._batch_item(inner, outer_auth)
             content_id = headers.get("content-id", "")
+            data = response.get_data()
             out.append(
                 f"--{boundary}\r\nContent-Type: application/http\r\n"
                 + (f"Content-ID: <response-{content_id.strip('<>')}>\r\n" if content_id else "")
                 + "\r\n"
                 + f"HTTP/1.1 {response.status}\r\n"
-                + f"Content-Type: {response.headers.get('Content-Type', 'application/json')}\r\n\r\n"
-                + response.get_data(as_text=True)
+                + f'ETag: "{hashlib.sha1(data).hexdigest()}"\r\n'  # noqa: S324 - an ETag, not security
+                + "Content-Type: application/json; charset=UTF-8\r\n"
+                + "Vary: Origin\r\nVary: X-Origin\r\n"
+                + f"Content-Length: {len(data)}\r\n\r\n"
+                + data.decode()
                 + "\r\n"
             )
+        if all("Content-ID" in part for part in out):
+            out.reverse()  # Google runs batched calls in any order; Content-ID is what pairs them
         body = "".join(out) + f"--{boundary}--\r\n"
         return Response(body, 200, content_type=f"multipart/mixed; boundary={boundary}")
 

@@ -134,7 +134,9 @@ def test_batch_answers_each_part_and_caps_at_100(gmail):
     assert text.count("HTTP/1.1 200 OK") == 3
     assert "HTTP/1.1 404 NOT FOUND" in text
     assert "Content-ID: <response-item3>" in text
-    assert json.loads(text.split("HTTP/1.1 200 OK\r\n")[1].split("\r\n\r\n", 1)[1].split("\r\n--")[0])["id"] == ids[0]
+    item0 = text.split("Content-ID: <response-item0>\r\n\r\n", 1)[1].split("\r\n--", 1)[0]
+    assert json.loads(item0.split("\r\n\r\n", 1)[1])["id"] == ids[0]
+    assert text.index("<response-item3>") < text.index("<response-item0>")  # any order: Content-ID pairs them
     too_many = "".join(
         f"--{boundary}\r\nContent-Type: application/http\r\n\r\nGET /gmail/v1/users/me/profile HTTP/1.1\r\n\r\n"
         for _ in range(101)

@@ -57,18 +57,20 @@ def parse_batch_response(response: requests.Response) -> list[BatchItem]:
         raise RetriableAPIError(msg, response)
     delimiter = b"--" + match.group(1).encode()
     items: dict[int, BatchItem] = {}
-    for chunk in response.content.split(delimiter)[1:]:
+    for position, chunk in enumerate(response.content.split(delimiter)[1:]):
         if chunk.startswith(b"--"):
             break
         head, _, http = chunk.strip(b"\r\n").partition(b"\r\n\r\n")
         content_id = re.search(rb"Content-ID:\s*<?response-item(\d+)>?", head, re.IGNORECASE)
         status_line, _, rest = http.partition(b"\r\n")
         status = re.match(rb"HTTP/\d(?:\.\d)? (\d{3})", status_line)
-        if not content_id or not status:
+        if not status:
             msg = "Malformed part in batch response"
             raise RetriableAPIError(msg, response)
         _, _, body = rest.partition(b"\r\n\r\n")
-        items[int(content_id.group(1))] = BatchItem(int(status.group(1)), body.strip(b"\r\n"))
+        # Parts may come in any order: the Content-ID pairs them with requests (position if absent).
+        index = int(content_id.group(1)) if content_id else position
+        items[index] = BatchItem(int(status.group(1)), body.strip(b"\r\n"))
     if sorted(items) != list(range(len(items))):
         msg = "Batch response parts do not match the request"
         raise RetriableAPIError(msg, response)
