@@ -184,7 +184,9 @@ class EmailStream(GmailStream):
                     changed.pop(entry["message"]["id"], None)
                     deleted += 1
             ids = list(changed)
-            if ids and self.config.get("q") and allowed is None:
+            if self.config.get("q") and ids and (allowed is None or not allowed.issuperset(ids)):
+                # Gmail's q cannot be evaluated client-side: list what matches now (after this page was read,
+                # so messages added since the last listing are included).
                 allowed = self._ids_matching_query()
             if allowed is not None:
                 filtered += sum(1 for i in ids if i not in allowed)
