@@ -6,7 +6,7 @@ import sys
 import typing as t
 from functools import cached_property
 
-from singer_sdk import Target
+from singer_sdk import Sink, Target
 from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from typing_extensions import override
@@ -174,6 +174,27 @@ class TargetLorchestra(Target):
             raise
         self.telemetry.job_completed()
         self._close_warehouse()
+
+    @override
+    def get_sink(
+        self,
+        stream_name: str,
+        *,
+        record: dict | None = None,
+        schema: dict | None = None,
+        key_properties: t.Sequence[str] | None = None,
+    ) -> Sink:
+        """The SDK's sink lookup, but a sink retired by a schema change is drained at once.
+
+        The SDK holds a retired sink until the next full drain, so its (earlier) records would be MERGEd
+        after the new sink's full batches, and an earlier record with the same ``time_extracted`` would
+        overwrite a later one. Draining it first keeps batches in arrival order.
+        """
+        retired = self._sinks_active.get(stream_name) if schema is not None else None
+        sink = super().get_sink(stream_name, record=record, schema=schema, key_properties=key_properties)
+        if retired is not None and sink is not retired:
+            self.drain_one(retired)
+        return sink
 
     @override
     def process_endofpipe(self) -> None:
