@@ -1,0 +1,240 @@
+"""The bad Singer input catalogue: every kind in ``data/bad/`` against its declared outcome, on every warehouse.
+
+``data/bad/catalogue.json`` declares, next to each ``.singer`` file, what must happen:
+
+* ``fails``: exit 1, one clear stderr line naming the input line (and the stream when known) and the problem,
+  no traceback, no STATE, an ``ingest.failed`` and a failed ``job.completed`` event, nothing already
+  committed changed, and no record contents anywhere in stderr or event_log;
+* ``accepted``: exit 0, the declared rows added (payload as sent), the declared STATE, nothing committed lost.
+
+The catalogue runs the target in-process (the CLI's own ``listen``; 80 ms a run instead of 1 s); a few kinds that
+depend on how stdin is read also run through the real CLI. The kinds that ``test_bad_input.py`` already covers
+(malformed JSON, RECORD before SCHEMA, unknown type, non-object record, missing/null key, no key_properties,
+no provenance) are not repeated here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from lorchestra_harness import DATA, TARGET, run_target, singer
+from lorchestra_inprocess import run_in_process
+
+BAD = DATA / "bad"
+CATALOGUE: dict[str, dict] = json.loads((BAD / "catalogue.json").read_text())
+#: Record contents planted in the bad files: clinic data that must never reach logs, errors or events.
+RECORD_CONTENTS = ("Patient X", "new-2")
+SEED_IDS = ["18c5a7b2e3f4d5c6", "18c5a7b2e3f4d5c7", "18c5a7b2e3f4d5c8"]
+
+
+#: The kinds also run on every warehouse (``wh``): the catalogue's failures mostly happen before any MERGE, so
+#: the full catalogue runs on DuckDB, and these, which reach the MERGE or test what is kept, run everywhere.
+EVERY_WAREHOUSE = [
+    "truncated_last_line",
+    "key_is_object",
+    "schema_change_drops_provenance",
+    "second_stream_fails_first_aborted",
+    "ok_nul_and_unicode_in_strings",
+    "ok_duplicate_member_names",
+    "ok_schema_change_then_full_batch",
+    "ok_time_extracted_without_offset",
+]
+
+
+@pytest.fixture(scope="session")
+def seed_file(tmp_path_factory) -> Path:
+    """A DuckDB file holding ``emails_initial.singer``, committed by the real target (made once, copied per test)."""
+    from lorchestra_warehouses import DuckDBUnderTest
+
+    tmp = tmp_path_factory.mktemp("seed")
+    wh = DuckDBUnderTest(tmp)
+    assert run_target(wh, "emails_initial.singer", tmp_path=tmp).returncode == 0
+    return wh.path
+
+
+def seed(wh, seed_file: Path):
+    """``wh`` holding the three committed e-mails of ``emails_initial.singer``."""
+    if wh.kind == "duckdb":
+        shutil.copy(seed_file, wh.path)
+    else:
+        assert run_in_process(wh, DATA / "emails_initial.singer").returncode == 0
+    assert [r["external_id"] for r in wh.raw_objects()] == SEED_IDS
+    return wh
+
+
+@pytest.fixture
+def seeded(duckdb_wh, seed_file):
+    return seed(duckdb_wh, seed_file)
+
+
+@pytest.fixture
+def seeded_wh(wh, seed_file):
+    return seed(wh, seed_file)
+
+
+def this_run(events: list[dict]) -> list[dict]:
+    """The events of the last run (its correlation id)."""
+    return [e for e in events if e["correlation_id"] == events[-1]["correlation_id"]]
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [s for s in stderr.splitlines() if "target-lorchestra failed:" in s]
+
+
+def assert_no_record_contents(text: str) -> None:
+    for secret in RECORD_CONTENTS:
+        assert secret not in text
+
+
+def test_catalogue_is_complete():
+    files = {p.stem for p in BAD.glob("*.singer")}
+    assert files == set(CATALOGUE)
+    assert sum(1 for c in CATALOGUE.values() if c["outcome"] == "fails") >= 20
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CATALOGUE.items() if c["outcome"] == "fails"))
+def test_bad_input_fails_clearly(seeded, name):
+    check_fails_clearly(seeded, name)
+
+
+@pytest.mark.parametrize("name", EVERY_WAREHOUSE)
+def test_catalogue_on_every_warehouse(seeded_wh, name):
+    if CATALOGUE[name]["outcome"] == "fails":
+        check_fails_clearly(seeded_wh, name)
+    else:
+        check_accepted(seeded_wh, name)
+
+
+def check_fails_clearly(seeded, name: str) -> None:
+    expected = CATALOGUE[name]
+    before = seeded.raw_objects()
+
+    result = run_in_process(seeded, BAD / f"{name}.singer")
+
+    assert result.returncode == 1
+    assert result.error is not None, f"not a clear error: {result.exception!r}"
+    assert result.states == []  # nothing of this run was committed, so no STATE
+    assert f"input line {expected['line']}" in result.error
+    if expected["stream"]:
+        assert f"stream '{expected['stream']}'" in result.error
+    assert expected["error"] in result.error
+    assert_no_record_contents(result.error + result.logs)
+    assert_failed_cleanly(seeded, before, expected)
+
+
+def assert_failed_cleanly(wh, before: list[dict], expected: dict) -> None:
+    """Nothing committed changed; the run's events say it failed and quote no record contents."""
+    assert wh.raw_objects() == before
+    events = this_run(wh.events())
+    assert_no_record_contents(json.dumps(events, default=str))
+    failed = [e for e in events if e["event_type"] == "ingest.failed"]
+    assert failed, [e["event_type"] for e in events]
+    assert all(e["status"] == "failed" and e["error_message"] for e in failed)
+    if expected["stream"]:
+        culprit = [e for e in failed if e["target_object_type"] == expected["stream"]]
+        assert len(culprit) == 1
+        assert expected["error"] in culprit[0]["error_message"]
+    assert events[-1]["event_type"] == "job.completed"
+    assert events[-1]["status"] == "failed"
+    assert expected["error"] in events[-1]["error_message"]
+
+
+@pytest.mark.parametrize("name", ["invalid_utf8", "truncated_last_line", "message_is_array"])
+def test_bad_input_through_the_cli(seeded, tmp_path, name):
+    """stdin read as bytes by the real executable: one clear stderr line, no traceback, exit 1, no STATE."""
+    expected = CATALOGUE[name]
+    before = seeded.raw_objects()
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(seeded.config()))
+    proc = subprocess.run(
+        [TARGET, "--config", str(config)],
+        input=(BAD / f"{name}.singer").read_bytes(),
+        capture_output=True,
+        env=os.environ,
+        timeout=120,
+        check=False,
+    )
+    stderr = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1
+    assert proc.stdout == b""
+    lines = error_lines(stderr)
+    assert len(lines) == 1, stderr[-3000:]
+    assert f"input line {expected['line']}" in lines[0]
+    assert expected["error"] in lines[0]
+    assert "Traceback" not in stderr
+    assert_no_record_contents(stderr)
+    assert_failed_cleanly(seeded, before, expected)
+
+
+def test_second_stream_failing_aborts_the_first(seeded_wh):
+    result = run_in_process(seeded_wh, BAD / "second_stream_fails_first_aborted.singer")
+    assert result.returncode == 1
+    failed = {e["target_object_type"]: e for e in this_run(seeded_wh.events()) if e["event_type"] == "ingest.failed"}
+    assert set(failed) == {"email", "contact"}
+    assert failed["email"]["error_message"].startswith("run aborted before this stream was committed")
+    assert (failed["contact"]["source_system"], failed["contact"]["connection_name"]) == (
+        "dataverse",
+        "dataverse-clinic",
+    )
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CATALOGUE.items() if c["outcome"] == "accepted"))
+def test_odd_but_valid_input_is_accepted(seeded, name):
+    check_accepted(seeded, name)
+
+
+def check_accepted(seeded, name: str) -> None:
+    expected = CATALOGUE[name]
+    before = {r["idem_key"]: r for r in seeded.raw_objects()}
+
+    result = run_in_process(seeded, BAD / f"{name}.singer", config=expected.get("config"))
+
+    assert result.returncode == 0, result.error or repr(result.exception)
+    assert result.states == ([expected["state"]] if expected["state"] else [])
+    after = {r["idem_key"]: r for r in seeded.raw_objects()}
+    for key, row in before.items():
+        assert after[key] == row  # committed rows untouched
+    added = {r["external_id"]: r for k, r in after.items() if k not in before}
+    assert {k: r["payload"] for k, r in added.items()} == expected["new_rows"]
+    if "last_seen" in expected:
+        (row,) = added.values()
+        assert row["last_seen"] == dt.datetime.fromisoformat(expected["last_seen"])
+    events = this_run(seeded.events())
+    assert events[-1]["event_type"] == "job.completed"
+    assert events[-1]["status"] == "success"
+    assert not [e for e in events if e["status"] != "success"]
+
+
+def test_huge_records_are_stored_whole_across_batches(wh):
+    """Three 6 MB records with batch_size_mb=8: two MERGEs, every payload byte-for-byte."""
+    schema = {
+        "type": "SCHEMA",
+        "stream": "email",
+        "key_properties": ["id"],
+        "schema": {
+            "type": "object",
+            "properties": {},
+            "x-lorchestra": {"source_system": "gmail", "connection_name": "c"},
+        },
+    }
+    body = "x" * (6 * 1024 * 1024)
+    records = [
+        {"type": "RECORD", "stream": "email", "record": {"id": f"big-{i}", "raw": f"{i}{body}"}} for i in range(3)
+    ]
+    state = {"type": "STATE", "value": {"bookmarks": {"email": {"historyId": "9"}}}}
+    result = run_in_process(wh, singer(schema, *records, state), config={"batch_size_mb": 8})
+
+    assert result.returncode == 0, result.error or repr(result.exception)
+    assert result.states == [state["value"]]
+    rows = wh.raw_objects()
+    assert [r["external_id"] for r in rows] == ["big-0", "big-1", "big-2"]
+    assert all(r["payload"]["raw"] == f"{i}{body}" for i, r in enumerate(rows))
+    completed = next(e for e in wh.events() if e["event_type"] == "upsert.completed")["payload"]
+    assert completed["batch_count"] == 2
+    assert completed["inserted"] == 3
