@@ -20,6 +20,7 @@ from singer_sdk.exceptions import (
 from singer_sdk.singerlib.encoding.base import GenericSingerReader
 
 from target_lorchestra.errors import BadInputError, MissingKeyError, RecordBeforeSchemaError
+from target_lorchestra.records import Envelope, fast_record
 
 #: What each message type must carry for the target to act on it.
 _REQUIRED = {
@@ -32,11 +33,16 @@ _REQUIRED = {
 
 
 class LineNumberedReader(GenericSingerReader[bytes | str]):
-    """Reads JSON lines with orjson and locates every failure by line number and stream."""
+    """Reads JSON lines and locates every failure by line number and stream.
+
+    RECORD lines go first to ``record_handler`` (the target's fast path, which keeps the record's bytes
+    as sent); a line it declines, and every other message, is parsed whole with orjson.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.line_number = 0
+        self.record_handler: t.Callable[[Envelope], bool] | None = None
 
     @property
     def default_input(self) -> t.IO[bytes]:
@@ -65,6 +71,12 @@ class LineNumberedReader(GenericSingerReader[bytes | str]):
                 continue
             stream = None
             try:
+                envelope = fast_record(line) if self.record_handler and isinstance(line, bytes) else None
+                if envelope is not None:
+                    stream = envelope.stream
+                    if self.record_handler(envelope):
+                        stats["RECORD"] += 1
+                        continue
                 message = self.deserialize_json(line)
                 message_type = message.get("type")
                 stream = message.get("stream") if isinstance(message.get("stream"), str) else None

@@ -12,6 +12,7 @@ from typing_extensions import override
 
 from target_lorchestra import provenance
 from target_lorchestra.errors import BadInputError, LorchestraError, WarehouseError
+from target_lorchestra.records import KeyReader
 from target_lorchestra.warehouse import RawBatch
 
 if t.TYPE_CHECKING:
@@ -47,6 +48,7 @@ class RawObjectsSink(Sink):
                 stream=stream_name,
             )
         self.provenance = provenance.resolve(stream_name, self.original_schema, self.config)
+        self.key_reader = KeyReader(self.key_properties)
         self.schema = dict(_PASS_THROUGH_SCHEMA)
         self._batch = RawBatch(self.provenance)
         self._max_bytes = int(self.config.get("batch_size_mb") or 64) * 1024 * 1024
@@ -70,23 +72,29 @@ class RawObjectsSink(Sink):
 
     @override
     def process_record(self, record: dict, context: dict) -> None:
+        """The general path: a record the SDK has parsed (and validated, mapped, when configured)."""
         extracted_at = record.get("_sdc_extracted_at")
         for key in _SDC_KEYS:
             record.pop(key, None)
         external_id = provenance.external_id(record, list(self.key_properties))
-        self._batch.append(
-            self.provenance.idem_key(external_id),
-            external_id,
-            orjson.dumps(record),
-            _seen_at_us(extracted_at),
-        )
+        self._append(external_id, orjson.dumps(record), extracted_at)
+
+    def process_raw_record(self, external_id: str, payload: bytes, time_extracted: object) -> None:
+        """The fast path: a record's bytes exactly as the tap sent them, its external_id already decoded."""
+        self._append(external_id, payload, time_extracted)
+
+    def _append(self, external_id: str, payload: bytes, extracted_at: object) -> None:
+        self._batch.append(self.provenance.idem_key(external_id), external_id, payload, _seen_at_us(extracted_at))
         self._target.telemetry.record_read(self.stream_name)
 
     @override
     def process_batch(self, context: dict) -> None:
+        """Hand the batch to the background writer; the MERGE runs while the next batch is read."""
         batch, self._batch = self._batch, RawBatch(self.provenance)
-        if not len(batch):
-            return
+        if len(batch):
+            self._target.writer.submit(lambda: self._merge(batch))
+
+    def _merge(self, batch: RawBatch) -> None:
         started = time.monotonic()
         try:
             counts = self._target.warehouse.merge(batch)

@@ -9,6 +9,7 @@ and keeps first_seen; an older replay changes nothing. It returns exact counts.
 
 from __future__ import annotations
 
+import array
 import re
 import typing as t
 from dataclasses import dataclass, field
@@ -45,32 +46,66 @@ def checked_identifier(value: str, what: str) -> str:
 
 @dataclass
 class RawBatch:
-    """One stream's pending records, kept as columns (never as a list of dicts)."""
+    """One stream's pending records, kept as columns (never as a list of dicts).
+
+    Payloads are appended to one contiguous UTF-8 buffer with Arrow-style offsets, so ``to_arrow`` hands
+    the bytes to Arrow without copying or re-encoding them, one object per record never exists.
+    """
 
     provenance: Provenance
     idem_keys: list[str] = field(default_factory=list)
     external_ids: list[str] = field(default_factory=list)
-    payloads: list[bytes] = field(default_factory=list)
-    seen_at_us: list[int] = field(default_factory=list)
-    nbytes: int = 0
+    seen_at_us: array.array = field(default_factory=lambda: array.array("q"))
+    _payload_data: bytearray = field(default_factory=bytearray)
+    _payload_offsets: array.array = field(default_factory=lambda: array.array("i", [0]))
 
     def append(self, idem_key: str, external_id: str, payload: bytes, seen_at_us: int) -> None:
+        """Add one record; ``payload`` is its JSON text (UTF-8), stored byte for byte."""
         self.idem_keys.append(idem_key)
         self.external_ids.append(external_id)
-        self.payloads.append(payload)
+        self._payload_data += payload
+        self._payload_offsets.append(len(self._payload_data))
         self.seen_at_us.append(seen_at_us)
-        self.nbytes += len(payload)
+
+    @property
+    def nbytes(self) -> int:
+        """Payload bytes collected so far."""
+        return len(self._payload_data)
+
+    @property
+    def payloads(self) -> list[bytes]:
+        """Each record's payload bytes (a copy; the warehouses read ``to_arrow()`` instead)."""
+        data, offsets = self._payload_data, self._payload_offsets
+        return [bytes(data[offsets[i] : offsets[i + 1]]) for i in range(len(self))]
 
     def __len__(self) -> int:
         return len(self.idem_keys)
 
+    def newest_per_key(self) -> list[int] | None:
+        """Row numbers of the newest record of each idem_key, or ``None`` when no key repeats.
+
+        Newest means the latest ``seen_at``, then the latest arrival. Done here, on two small columns,
+        so a warehouse never has to sort the payloads to deduplicate them.
+        """
+        keys, seen = self.idem_keys, self.seen_at_us
+        if len(set(keys)) == len(keys):
+            return None
+        newest: dict[str, int] = {}
+        for row, key in enumerate(keys):
+            best = newest.get(key)
+            if best is None or seen[row] >= seen[best]:
+                newest[key] = row
+        return sorted(newest.values())
+
     def to_arrow(self) -> pa.Table:
         n = len(self.idem_keys)
+        payloads = pa.StringArray.from_buffers(n, pa.py_buffer(self._payload_offsets), pa.py_buffer(self._payload_data))
+        payloads.validate(full=True)  # UTF-8 checked once per batch, in C++
         return pa.Table.from_arrays(
             [
                 pa.array(self.idem_keys, pa.string()),
                 pa.array(self.external_ids, pa.string()),
-                pa.array(self.payloads, pa.string()),
+                payloads,
                 pa.array(self.seen_at_us, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
                 pa.array(range(n), pa.int64()),
             ],

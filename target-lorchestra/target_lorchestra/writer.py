@@ -1,0 +1,64 @@
+"""One background thread that runs the MERGEs, so reading the next batch overlaps writing this one.
+
+The warehouse drivers release the GIL while they work (DuckDB's MERGE and checkpoint, BigQuery's
+load job), so the main thread goes on reading and collecting records on the other core. Batches are
+merged strictly in the order they were submitted (newest-wins across batches depends on it), and at
+most ``depth`` wait in the queue, which bounds memory. A failed MERGE stops the writer: the error is
+raised in the main thread by the next ``submit`` or ``wait``, and nothing queued after it is written.
+STATE is only emitted after ``wait`` returns, so it never runs ahead of committed data.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import typing as t
+
+_STOP = object()
+
+
+class BatchWriter:
+    """Runs submitted jobs one at a time, in order, on a single worker thread."""
+
+    def __init__(self, depth: int = 1) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: t.Callable[[], None]) -> None:
+        """Queue ``job`` (blocks while ``depth`` jobs are already waiting)."""
+        self._raise_failure()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="lorchestra-merge", daemon=True)
+            self._thread.start()
+        self._queue.put(job)
+
+    def wait(self) -> None:
+        """Return once every submitted job has finished; raise the first failure, if any."""
+        if self._thread is not None:
+            self._queue.join()
+        self._raise_failure()
+
+    def close(self) -> None:
+        """Stop the worker after the jobs already queued (those are skipped if one failed)."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is _STOP:
+                    return
+                if self._error is None:
+                    job()
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread by _raise_failure
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
