@@ -1,0 +1,188 @@
+"""Secrets and identifiers, through the real CLI.
+
+* The BigQuery ``credentials_json`` (a service-account key generated here, never a real one) never appears in
+  stdout, stderr (DEBUG logging), STATE or event_log: when authentication fails at the token endpoint, when
+  the key is garbled or unusable, and when the run succeeds with the key configured.
+* Table, dataset, project and location names from config cannot inject SQL: each is rejected before any
+  connection with one clear error naming the setting, and nothing already committed changes.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import threading
+import typing as t
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lorchestra_harness import DATA, TARGET, run_target
+from lorchestra_inprocess import run_in_process
+
+DEBUG_ENV = {"LOGLEVEL": "DEBUG", "TARGET_LORCHESTRA_LOG_LEVEL": "DEBUG"}
+LORCHESTRA = str(TARGET).replace("target-lorchestra", "lorchestra")
+
+
+@pytest.fixture(scope="module")
+def service_account_key() -> dict:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "test-project",
+        "private_key_id": "5e1f0c2d9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
+        "private_key": pem,
+        "client_email": "lorchestra-loader@test-project.iam.gserviceaccount.com",
+        "client_id": "104729104729104729104",
+        "token_uri": "http://127.0.0.1:9/token",  # replaced per test
+    }
+
+
+def secret_fragments(key: dict) -> list[str]:
+    body = [line for line in key["private_key"].splitlines() if "-----" not in line]
+    return [key["private_key_id"], *body, json.dumps(key)]
+
+
+def assert_no_secret(text: str, key: dict) -> None:
+    leaked = [s for s in secret_fragments(key) if s in text]
+    assert leaked == []
+
+
+class _RefusingTokenEndpoint(http.server.BaseHTTPRequestHandler):
+    """Google's answer to a JWT signed by a key it does not know."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).encode()
+        self.send_response(400)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: t.Any) -> None:
+        pass
+
+
+@pytest.fixture
+def token_endpoint() -> t.Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingTokenEndpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    server.shutdown()
+    server.server_close()
+
+
+def bigquery_config(credentials_json: str) -> dict:
+    return {
+        "warehouse": "bigquery",
+        "bigquery": {
+            "project_id": "test-project",
+            "dataset": "lorchestra_secrets",
+            "api_endpoint": "http://127.0.0.1:9",  # never reached: the token is refused first
+            "credentials_json": credentials_json,
+        },
+    }
+
+
+@pytest.mark.parametrize("breakage", ["refused_by_token_endpoint", "garbled_json", "not_a_credential"])
+def test_bigquery_credentials_never_leak_on_failure(duckdb_wh, tmp_path, service_account_key, token_endpoint, breakage):
+    pytest.importorskip("target_lorchestra.warehouse.bigquery")
+    key = {**service_account_key, "token_uri": token_endpoint}
+    credentials = {
+        "refused_by_token_endpoint": json.dumps(key),
+        "garbled_json": json.dumps(key)[:-40],  # cut inside the private key
+        "not_a_credential": json.dumps({"type": "service_account", "private_key": key["private_key"]}),
+    }[breakage]
+
+    result = run_target(
+        duckdb_wh, "emails_initial.singer", config=bigquery_config(credentials), env=DEBUG_ENV, tmp_path=tmp_path
+    )
+
+    assert result.returncode == 1
+    assert result.states == []
+    errors = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert {
+        "refused_by_token_endpoint": "invalid_grant",
+        "garbled_json": "credentials_json is not valid JSON",
+        "not_a_credential": "credentials_json is not a usable Google credential",
+    }[breakage] in errors[0]
+    assert "Traceback" not in result.stderr
+    assert '"event_type":"job.completed"' in result.stderr  # the events, logged: they must be clean too
+    assert_no_secret(result.stdout + result.stderr, key)
+
+
+def test_bigquery_credentials_never_leak_on_success(duckdb_wh, tmp_path, service_account_key):
+    """A run that succeeds with credentials_json configured (and unused: the warehouse is DuckDB; the emulator
+    takes anonymous requests only): nothing of it in stdout, stderr, STATE or event_log."""
+    key = service_account_key
+    config: dict = {"bigquery": {"credentials_json": json.dumps(key)}}
+    wh = duckdb_wh
+    result = run_target(wh, "emails_initial.singer", config=config, env=DEBUG_ENV, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.states == [{"bookmarks": {"email": {"historyId": "100"}}}]
+    assert "DEBUG" in result.stderr  # the DEBUG logs were on, so the check below means something
+    assert_no_secret(result.stdout + result.stderr + json.dumps(wh.events(), default=str), key)
+
+
+INJECTIONS = [
+    ({"raw_objects_table": "raw_objects; DROP TABLE event_log; --"}, "raw_objects_table must be a plain identifier"),
+    ({"event_log_table": 'event_log" (x) SELECT 1; --'}, "event_log_table must be a plain identifier"),
+    ({"raw_objects_table": "main.raw_objects"}, "raw_objects_table must be a plain identifier"),
+    (
+        {"warehouse": "bigquery", "bigquery": {"project_id": "test-project", "dataset": "ds`; DROP SCHEMA ds; --"}},
+        "bigquery.dataset must be a BigQuery dataset id",
+    ),
+    (
+        {"warehouse": "bigquery", "bigquery": {"project_id": "test-project`.x.y; --", "dataset": "ds"}},
+        "bigquery.project_id must be a Google Cloud project id",
+    ),
+    (
+        {"warehouse": "bigquery", "bigquery": {"project_id": "test-project", "dataset": "ds", "location": "US'; --"}},
+        "bigquery.location must be a location",
+    ),
+]
+
+
+@pytest.mark.parametrize(("override", "words"), INJECTIONS, ids=lambda v: str(v)[:40] if isinstance(v, dict) else "")
+def test_identifiers_from_config_cannot_inject_sql(duckdb_wh, tmp_path, override, words):
+    if override.get("warehouse") == "bigquery":
+        pytest.importorskip("target_lorchestra.warehouse.bigquery")
+    assert run_in_process(duckdb_wh, DATA / "emails_initial.singer").returncode == 0
+    before = (duckdb_wh.raw_objects(), len(duckdb_wh.events()))
+
+    result = run_target(duckdb_wh, "emails_later.singer", config=override, tmp_path=tmp_path)
+
+    assert result.returncode == 1
+    assert result.states == []
+    errors = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert words in errors[0]
+    assert "Traceback" not in result.stderr
+    assert (duckdb_wh.raw_objects(), len(duckdb_wh.events())) == before  # nothing ran, nothing dropped
+
+
+def test_lorchestra_cli_rejects_injected_table_names(duckdb_wh, tmp_path):
+    assert run_in_process(duckdb_wh, DATA / "emails_initial.singer").returncode == 0
+    config = tmp_path / "ops.json"
+    config.write_text(json.dumps({**duckdb_wh.config(), "raw_objects_table": "raw_objects; DROP TABLE event_log"}))
+    proc = subprocess.run(
+        [LORCHESTRA, "validate", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "lorchestra validate failed: raw_objects_table must be a plain identifier" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(duckdb_wh.raw_objects()) == 3
+    assert duckdb_wh.events()
