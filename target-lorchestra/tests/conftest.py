@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from lorchestra_bigquery import BigQueryUnderTest, bigquery_emulator  # noqa: F401 - session fixture
 from lorchestra_warehouses import DuckDBUnderTest
 
-WAREHOUSES = ["duckdb"]
+WAREHOUSES = ["duckdb", "bigquery"]
 
 
 @pytest.fixture(params=WAREHOUSES)
 def wh(request: pytest.FixtureRequest, tmp_path):
     """An empty warehouse of each kind; the target creates its tables on first run."""
     if request.param == "duckdb":
-        return DuckDBUnderTest(tmp_path)
-    raise AssertionError(request.param)
+        yield DuckDBUnderTest(tmp_path)
+    elif request.param == "bigquery":  # the emulator starts on first use (session-scoped), a dataset per test
+        bq = BigQueryUnderTest(request.getfixturevalue("bigquery_emulator"), request.node.name)
+        yield bq
+        bq.drop()
+    else:
+        raise AssertionError(request.param)
 
 
 @pytest.fixture

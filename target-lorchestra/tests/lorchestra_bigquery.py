@@ -1,0 +1,212 @@
+"""BigQuery under test: the local emulator (bqemulator), started for the session, one fresh dataset per test.
+
+The emulator is started from ``/work/main/.venv-bqemulator`` (override with ``LORCHESTRA_BQEMULATOR``)
+on a free port, unless ``LORCHESTRA_BQ_ENDPOINT`` names one that already answers. It is never optional:
+if it cannot be started the tests fail with the reason, they are not skipped. Install it with the
+recipe in ``setup/bigquery-setup.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+PROJECT = "test-project"
+REPO = Path(__file__).resolve().parents[2]
+EMULATOR = Path(os.environ.get("LORCHESTRA_BQEMULATOR", REPO / ".venv-bqemulator" / "bin" / "bqemulator"))
+#: Where the DuckDB inside the emulator looks for its spatial extension (see the install recipe).
+SPATIAL = Path.home() / ".duckdb" / "extensions" / "v1.5.5" / "linux_amd64" / "spatial.duckdb_extension"
+
+
+def client_for(endpoint: str) -> bigquery.Client:
+    return bigquery.Client(
+        project=PROJECT, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint)
+    )
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/bigquery/v2/projects/{PROJECT}/datasets", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory):
+    """The endpoint of a running emulator: an existing one, or one started (and stopped) here."""
+    given = os.environ.get("LORCHESTRA_BQ_ENDPOINT")
+    if given:
+        if not _answers(given):
+            pytest.fail(f"LORCHESTRA_BQ_ENDPOINT={given} does not answer", pytrace=False)
+        yield given
+        return
+    if not EMULATOR.exists():
+        pytest.fail(
+            f"bqemulator not found at {EMULATOR}; install it per setup/bigquery-setup.md "
+            "(or set LORCHESTRA_BQEMULATOR / LORCHESTRA_BQ_ENDPOINT)",
+            pytrace=False,
+        )
+    if not SPATIAL.exists():
+        _install_spatial_extension()
+    rest, grpc = _free_port(), _free_port()
+    endpoint = f"http://127.0.0.1:{rest}"
+    log = tmp_path_factory.mktemp("bqemulator") / "bqemulator.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(EMULATOR),
+                "start",
+                "--rest-port",
+                str(rest),
+                "--grpc-port",
+                str(grpc),
+                "--project",
+                PROJECT,
+                "--log-level",
+                "warning",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while not _answers(endpoint):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"bqemulator did not start; its log:\n{log.read_text()[-3000:]}", pytrace=False)
+            time.sleep(0.3)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _install_spatial_extension() -> None:
+    """Copy DuckDB's spatial extension from the emulator's venv (the recipe's offline step)."""
+    python = EMULATOR.parent / "python"
+    found = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import duckdb_extension_spatial, os; print(os.path.dirname(duckdb_extension_spatial.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    source = Path(found.stdout.strip()) / "extensions" / "v1.5.5" / "spatial.duckdb_extension"
+    if found.returncode != 0 or not source.exists():
+        pytest.fail(f"duckdb-extension-spatial missing from the emulator venv: {found.stderr[-500:]}", pytrace=False)
+    SPATIAL.parent.mkdir(parents=True, exist_ok=True)
+    SPATIAL.write_bytes(source.read_bytes())
+
+
+class BigQueryUnderTest:
+    kind = "bigquery"
+
+    def __init__(self, endpoint: str, test_name: str, *, test_tables: bool = False) -> None:
+        self.endpoint = endpoint
+        self.client = client_for(endpoint)
+        slug = re.sub(r"[^A-Za-z0-9_]", "_", test_name)[:60]
+        self.dataset = f"t_{slug}_{uuid.uuid4().hex[:8]}"
+        self.client.create_dataset(self.dataset)
+        self.raw_table = "test_raw_objects" if test_tables else "raw_objects"
+        self.event_table = "test_event_log" if test_tables else "event_log"
+
+    def config(self) -> dict:
+        return {
+            "warehouse": "bigquery",
+            "bigquery": {"project_id": PROJECT, "dataset": self.dataset, "api_endpoint": self.endpoint},
+            "raw_objects_table": self.raw_table,
+            "event_log_table": self.event_table,
+        }
+
+    def ref(self, table: str) -> str:
+        return f"{PROJECT}.{self.dataset}.{table}"
+
+    def _query(self, sql: str) -> list[dict]:
+        # The client already returns TIMESTAMP as aware UTC datetimes and JSON parsed into Python values.
+        return [dict(row.items()) for row in self.client.query(sql).result()]
+
+    def _exists(self, table: str) -> bool:
+        try:
+            self.client.get_table(self.ref(table))
+        except Exception:
+            return False
+        return True
+
+    def raw_objects(self) -> list[dict]:
+        if not self._exists(self.raw_table):
+            return []
+        return self._query(f"SELECT * FROM `{self.ref(self.raw_table)}` ORDER BY idem_key")
+
+    def events(self) -> list[dict]:
+        if not self._exists(self.event_table):
+            return []
+        return self._query(f"SELECT * FROM `{self.ref(self.event_table)}` ORDER BY created_at, event_id")
+
+    def execute(self, sql: str) -> None:
+        sql = sql.format(raw_objects=f"`{self.ref(self.raw_table)}`", event_log=f"`{self.ref(self.event_table)}`")
+        self.client.query(sql).result()
+
+    def tables(self) -> list[str]:
+        return sorted(t.table_id for t in self.client.list_tables(self.dataset))
+
+    def make_merge_fail_on(
+        self, external_id: str, *, provenance: tuple[str, str, str] = ("gmail", "gmail-acct1", "email")
+    ) -> None:
+        """Make BigQuery itself refuse the MERGE of a batch carrying ``external_id`` (no mock).
+
+        BigQuery has no CHECK constraints, and the emulator enforces no column constraint at all, so the
+        only state that makes a real MERGE fail for one key is in ``raw_objects`` itself: two rows with
+        that key's idem_key, which the MERGE transaction refuses (it would update both). The table is
+        created exactly as the target creates it, so the schema check accepts it.
+        """
+        from target_lorchestra.tables import RAW_OBJECTS
+        from target_lorchestra.warehouse.bigquery_schema import table_definition
+
+        ref = bigquery.TableReference.from_string(self.ref(self.raw_table))
+        with contextlib.suppress(Exception):
+            self.client.create_table(table_definition(RAW_OBJECTS, ref))
+        idem_key = ":".join((*provenance, external_id))
+        sql = (
+            f"INSERT INTO `{self.ref(self.raw_table)}` (idem_key, source_system, connection_name, object_type, "
+            "external_id, payload, first_seen, last_seen) "
+            "SELECT @k, @s, @c, @o, @e, JSON '{}', TIMESTAMP '2000-01-01', TIMESTAMP '2000-01-01' "
+            "FROM UNNEST([1, 2])"
+        )
+        params = [
+            bigquery.ScalarQueryParameter(name, "STRING", value)
+            for name, value in zip("kscoe", (idem_key, *provenance, external_id), strict=True)
+        ]
+        self.client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params)).result()
+
+    def drop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.delete_dataset(self.dataset, delete_contents=True, not_found_ok=True)
+        self.client.close()
+
+
+__all__ = ["BigQueryUnderTest", "bigquery_emulator", "client_for"]
