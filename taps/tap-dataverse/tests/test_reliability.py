@@ -1,0 +1,105 @@
+"""Under fire, through the target: every row lands in raw_objects exactly once.
+
+``test_faults.py`` checks what the tap emits under each fault; these runs go on into target-lorchestra
+(in-process, DuckDB) and check the warehouse: one row per Dataverse row, payload equal to the Web API
+resource, no record delivered twice within a run, no tap secret in event_log. Dataverse has no sync token
+(the tap reads incrementally by ``modifiedon``), so the resume case is a dying upstream instead.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import requests
+from lorchestra_inprocess import run_in_process
+from lorchestra_warehouses import DuckDBUnderTest
+
+PRIMARY_KEYS = {"contacts": "contactid", "cr8a1_sessions": "cr8a1_sessionid", "cr8a1_reports": "cr8a1_reportid"}
+
+
+def expected_rows(app) -> dict[str, dict]:
+    return {r[key]: r for entity_set, key in PRIMARY_KEYS.items() for r in app.records(entity_set)}
+
+
+def count_timeouts(monkeypatch, stream_class: type) -> list[str]:
+    """Record every request of ``stream_class`` that timed out (the SDK then backs off and retries it)."""
+    seen: list[str] = []
+    request = stream_class._request
+
+    def counting(self, *args, **kwargs):
+        try:
+            return request(self, *args, **kwargs)
+        except requests.exceptions.Timeout as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    monkeypatch.setattr(stream_class, "_request", counting)
+    return seen
+
+
+def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:
+    """Feed the tap's messages to the target; return the STATE the target emitted."""
+    result = run_in_process(wh, "".join(json.dumps(m) + "\n" for m in messages))
+    assert result.returncode == 0, result.error or repr(result.exception)
+    return result.states[-1] if result.states else None
+
+
+def assert_exactly_once(wh: DuckDBUnderTest, expected: dict[str, dict], config: dict) -> list[dict]:
+    rows = wh.raw_objects()
+    assert len(rows) == len({r["idem_key"] for r in rows})
+    assert {r["external_id"]: r["payload"] for r in rows} == expected
+    events = wh.events()
+    assert config["client_secret"] not in json.dumps(events, default=str)
+    last_run = [e for e in events if e["correlation_id"] == events[-1]["correlation_id"]]
+    return [e["payload"] for e in last_run if e["event_type"] == "upsert.completed"]
+
+
+def test_storm_timeouts_and_token_expiry_land_every_row_once(app, config, run_tap, set_faults, tmp_path, monkeypatch):
+    """Responses slower than request_timeout, then 429s, 503s, truncated bodies and an invalidated token."""
+    from tap_dataverse import client
+
+    timeouts = count_timeouts(monkeypatch, client.DataverseStream)
+    config = {**config, "request_timeout": 1, "max_attempts": 12}
+    set_faults(delay=3)  # every request times out (1 s) ...
+
+    def then_storm() -> None:
+        time.sleep(1.5)  # ... until the upstream recovers, into a storm
+        set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens_after=12)
+
+    storm = threading.Thread(target=then_storm, daemon=True)
+    storm.start()
+    run = run_tap(config)
+    storm.join()
+
+    assert run.error is None, run.error
+    assert timeouts  # the slow responses did run past the timeout, and were retried
+    assert {429, 503, 401} <= {c.status for c in app.api_calls()}
+    wh = DuckDBUnderTest(tmp_path)
+    assert land(wh, run.messages) == run.last_state
+    completed = assert_exactly_once(wh, expected_rows(app), config)
+    assert sum(p["duplicates_collapsed"] for p in completed) == 0  # no row delivered twice
+
+
+def test_dying_upstream_then_resume_from_the_targets_state_lands_every_row_once(
+    app, config, run_tap, set_faults, tmp_path
+):
+    """The upstream dies mid-run (the target commits what it got and its last STATE); the rerun from that
+    STATE, after an edit upstream, completes the table: nothing missing, nothing twice."""
+    set_faults(fail_after=12, retry_after=0)
+    broken = run_tap({**config, "max_attempts": 2})
+    assert broken.error is not None
+    wh = DuckDBUnderTest(tmp_path)
+    state = land(wh, broken.messages)
+    landed_first = len(wh.raw_objects())
+    assert 0 < landed_first < len(expected_rows(app))
+
+    set_faults(fail_after=None)
+    contact = app.records("contacts")[0]["contactid"]
+    app.update("contacts", contact, address1_city="Salem")
+    resumed = run_tap(config, state=state)
+    assert resumed.error is None
+    land(wh, resumed.messages)
+
+    assert_exactly_once(wh, expected_rows(app), config)

@@ -1,0 +1,105 @@
+"""Under fire, through the target: every message lands in raw_objects exactly once.
+
+``test_faults.py`` / ``test_sync.py`` check what the tap emits under each fault; these runs go on into
+target-lorchestra (in-process, DuckDB) and check the warehouse: one row per message, payload equal to the
+Graph resource, no record delivered twice within a run, no tap secret in event_log.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import requests
+from lorchestra_inprocess import run_in_process
+from lorchestra_warehouses import DuckDBUnderTest
+
+
+def count_timeouts(monkeypatch, stream_class: type) -> list[str]:
+    """Record every request of ``stream_class`` that timed out (the SDK then backs off and retries it)."""
+    seen: list[str] = []
+    request = stream_class._request
+
+    def counting(self, *args, **kwargs):
+        try:
+            return request(self, *args, **kwargs)
+        except requests.exceptions.Timeout as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    monkeypatch.setattr(stream_class, "_request", counting)
+    return seen
+
+
+def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:
+    """Feed the tap's messages to the target; return the STATE the target emitted."""
+    result = run_in_process(wh, "".join(json.dumps(m) + "\n" for m in messages))
+    assert result.returncode == 0, result.error or repr(result.exception)
+    return result.states[-1] if result.states else None
+
+
+def assert_exactly_once(wh: DuckDBUnderTest, expected: dict[str, dict], config: dict) -> dict:
+    rows = wh.raw_objects()
+    assert len(rows) == len({r["idem_key"] for r in rows})
+    assert {r["external_id"]: r["payload"] for r in rows} == expected
+    events = wh.events()
+    assert config["client_secret"] not in json.dumps(events, default=str)
+    return [e["payload"] for e in events if e["event_type"] == "upsert.completed"][-1]
+
+
+def test_storm_timeouts_and_token_expiry_land_every_message_once(
+    app, make_config, run_tap, expected, set_faults, tmp_path, monkeypatch
+):
+    """A slow upstream past the request timeout, then 429s, 503s, truncated bodies and a revoked token."""
+    from tap_exchange import client
+
+    monkeypatch.setattr(client.GraphStream, "timeout", property(lambda self: 1), raising=False)
+    timeouts = count_timeouts(monkeypatch, client.GraphStream)
+    config = make_config(max_request_tries=12)
+    set_faults(delay=3)  # every request times out (1 s) ...
+
+    def then_storm() -> None:
+        time.sleep(1.5)  # ... until the upstream recovers, into a storm
+        set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens_after=6)
+
+    storm = threading.Thread(target=then_storm, daemon=True)
+    storm.start()
+    run = run_tap(config)
+    storm.join()
+
+    assert run.error is None
+    assert {429, 503, 401} <= {c.status for c in app.api_calls()}
+    assert timeouts  # the slow responses did run past the timeout, and were retried
+    wh = DuckDBUnderTest(tmp_path)
+    assert land(wh, run.messages) == run.states[-1]
+    completed = assert_exactly_once(wh, expected(), config)
+    assert completed["duplicates_collapsed"] == 0  # no message delivered twice
+
+
+def test_dying_upstream_then_expired_skiptoken_land_every_message_once(
+    app, make_config, run_tap, expected, set_faults, tmp_path
+):
+    """The tap dies mid-run (the target commits what it got and its last STATE); the rerun's skiptoken has
+    expired (410), so that folder starts over: the replayed messages are MERGEd, not duplicated."""
+    config = make_config(max_request_tries=2)
+    set_faults(fail_after=9, retry_after=0)
+    broken = run_tap(config)
+    assert broken.error is not None
+    wh = DuckDBUnderTest(tmp_path)
+    state = land(wh, broken.messages)  # what a pipe does when the tap exits non-zero: EOF, commit, STATE
+    assert state == broken.states[-1]
+    landed_first = len(wh.raw_objects())
+    assert 0 < landed_first < len(expected())
+
+    set_faults(fail_after=None, expire_sync=True)
+    added = app.add_message("ben@mensio.example", "inbox")
+    resumed = run_tap(config, state=state)
+    assert resumed.error is None
+    assert any(c.status == 410 for c in app.api_calls())
+    land(wh, resumed.messages)
+
+    want = expected()
+    assert added in want
+    completed = assert_exactly_once(wh, want, config)
+    assert completed["inserted"] == len(want) - landed_first

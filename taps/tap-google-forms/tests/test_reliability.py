@@ -1,0 +1,104 @@
+"""Under fire, through the target: every form and response lands in raw_objects exactly once.
+
+``test_faults.py`` checks what the tap emits under each fault; these runs go on into target-lorchestra
+(in-process, DuckDB) and check the warehouse: one row per object, payload equal to the API resource, and no
+tap secret in event_log. Where the tap must re-send (a refused page token restarts the listing: at least
+once), the target's MERGE makes it exactly once in the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import typing as t
+
+import requests
+from lorchestra_inprocess import run_in_process
+from lorchestra_warehouses import DuckDBUnderTest
+
+INTAKE = "google-forms-intake-01"
+
+
+def expected_rows(app) -> dict[str, dict]:
+    form_id = app.form_id(INTAKE)
+    return {form_id: app.form(form_id)} | {r["responseId"]: r for r in app.responses(form_id)}
+
+
+def count_timeouts(monkeypatch, stream_class: type) -> list[str]:
+    """Record every request of ``stream_class`` that timed out (the SDK then backs off and retries it)."""
+    seen: list[str] = []
+    request = stream_class._request
+
+    def counting(self, *args, **kwargs):
+        try:
+            return request(self, *args, **kwargs)
+        except requests.exceptions.Timeout as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    monkeypatch.setattr(stream_class, "_request", counting)
+    return seen
+
+
+def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:
+    """Feed the tap's messages to the target; return the STATE the target emitted."""
+    result = run_in_process(wh, "".join(json.dumps(m) + "\n" for m in messages))
+    assert result.returncode == 0, result.error or repr(result.exception)
+    return result.states[-1] if result.states else None
+
+
+def assert_exactly_once(wh: DuckDBUnderTest, expected: dict[str, dict], config: dict[str, t.Any]) -> list[dict]:
+    rows = wh.raw_objects()
+    assert len(rows) == len({r["idem_key"] for r in rows})
+    assert {r["external_id"]: r["payload"] for r in rows} == expected
+    events = wh.events()
+    text = json.dumps(events, default=str)
+    for secret in config["oauth_credentials"].values():
+        assert secret not in text
+    return [e["payload"] for e in events if e["event_type"] == "upsert.completed"]
+
+
+def test_storm_timeouts_and_token_expiry_land_every_response_once(
+    app, make_config, run_tap, faults, tmp_path, monkeypatch
+):
+    """Responses slower than the request timeout, then 429s, 503s, truncated bodies and an expired token."""
+    from tap_google_forms import client
+
+    monkeypatch.setattr(client.GoogleFormsStream, "timeout", property(lambda self: 1), raising=False)
+    timeouts = count_timeouts(monkeypatch, client.GoogleFormsStream)
+    config = make_config(max_tries=12)
+    faults(delay=3)  # every request times out (1 s) ...
+
+    def then_storm() -> None:
+        time.sleep(1.5)  # ... until the upstream recovers, into a storm
+        faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2)
+        faults("/_sandbox/forms/faults", expire_tokens_after=3)
+
+    storm = threading.Thread(target=then_storm, daemon=True)
+    storm.start()
+    run = run_tap(config)
+    storm.join()
+
+    assert run.error is None, run.error
+    assert timeouts  # the slow responses did run past the timeout, and were retried
+    assert {429, 503, 401} <= {c.status for c in app.api_calls()}
+    assert len(run.ids()) == len(set(run.ids()))
+    wh = DuckDBUnderTest(tmp_path)
+    assert land(wh, run.messages) == run.states[-1]
+    completed = assert_exactly_once(wh, expected_rows(app), config)
+    assert sum(p["duplicates_collapsed"] for p in completed) == 0
+
+
+def test_refused_page_tokens_resend_pages_but_land_each_response_once(app, make_config, run_tap, faults, tmp_path):
+    faults("/_sandbox/forms/faults", expire_page_tokens_after=3)  # two pages in, every page token is refused
+    config = make_config()
+    run = run_tap(config)
+    assert run.error is None
+    assert len(run.ids()) == 150 + 2 * 40  # the tap restarts the listing: the first two pages come twice
+
+    wh = DuckDBUnderTest(tmp_path)
+    land(wh, run.messages)
+    completed = assert_exactly_once(wh, expected_rows(app), config)
+    responses = next(p for p in completed if p["total_records"] == 230)
+    assert (responses["inserted"], responses["duplicates_collapsed"]) == (150, 80)
