@@ -12,23 +12,16 @@ from typing_extensions import override
 
 from target_lorchestra import provenance
 from target_lorchestra.errors import BadInputError, LorchestraError, WarehouseError
-from target_lorchestra.records import KeyReader
+from target_lorchestra.records import SDC_KEYS
 from target_lorchestra.warehouse import RawBatch
 
 if t.TYPE_CHECKING:
     from target_lorchestra.target import TargetLorchestra
 
-#: Metadata the SDK adds to each record when ``include_sdc_metadata_properties`` is on. We turn it on
-#: only to receive the RECORD's ``time_extracted``, then remove all of it so the payload is untouched.
-_SDC_KEYS = (
-    "_sdc_extracted_at",
-    "_sdc_received_at",
-    "_sdc_batched_at",
-    "_sdc_deleted_at",
-    "_sdc_sequence",
-    "_sdc_table_version",
-    "_sdc_sync_started_at",
-)
+# ``SDC_KEYS``: the metadata the SDK adds to each record when ``include_sdc_metadata_properties`` is
+# on. We turn it on only to receive the RECORD's ``time_extracted``, then remove all of it so the
+# payload is untouched.
+
 #: The payload is stored as received, so the SDK must not parse or drop anything: an open schema.
 _PASS_THROUGH_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": True}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -48,10 +41,10 @@ class RawObjectsSink(Sink):
                 stream=stream_name,
             )
         self.provenance = provenance.resolve(stream_name, self.original_schema, self.config)
-        self.key_reader = KeyReader(self.key_properties)
+        self.key_list = list(self.key_properties)
         self.schema = dict(_PASS_THROUGH_SCHEMA)
         self._batch = RawBatch(self.provenance)
-        self._max_bytes = int(self.config.get("batch_size_mb") or 64) * 1024 * 1024
+        self._max_bytes = int(self.config.get("batch_size_mb") or 32) * 1024 * 1024
         target.telemetry.ingest_started(stream_name, self.provenance)
 
     @property
@@ -74,9 +67,9 @@ class RawObjectsSink(Sink):
     def process_record(self, record: dict, context: dict) -> None:
         """The general path: a record the SDK has parsed (and validated, mapped, when configured)."""
         extracted_at = record.get("_sdc_extracted_at")
-        for key in _SDC_KEYS:
+        for key in SDC_KEYS:
             record.pop(key, None)
-        external_id = provenance.external_id(record, list(self.key_properties))
+        external_id = provenance.external_id(record, self.key_list)
         self._append(external_id, orjson.dumps(record), extracted_at)
 
     def process_raw_record(self, external_id: str, payload: bytes, time_extracted: object) -> None:

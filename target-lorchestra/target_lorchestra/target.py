@@ -12,11 +12,12 @@ from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
+from target_lorchestra import records
 from target_lorchestra.errors import BadInputError, LorchestraError
 from target_lorchestra.events import Telemetry, correlation_id_from_env, trace_id_from_env
 from target_lorchestra.reader import LineNumberedReader
 from target_lorchestra.sinks import RawObjectsSink
-from target_lorchestra.warehouse import DEFAULT_DUCKDB_PATH, Warehouse, open_warehouse
+from target_lorchestra.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_DUCKDB_PATH, Warehouse, open_warehouse
 from target_lorchestra.writer import BatchWriter
 
 if t.TYPE_CHECKING:
@@ -60,6 +61,13 @@ class TargetLorchestra(Target):
             description="How long to wait for another process's lock on the DuckDB file before failing.",
         ),
         th.Property(
+            "duckdb_memory_limit",
+            th.StringType,
+            default=DEFAULT_DUCKDB_MEMORY_LIMIT,
+            title="DuckDB memory limit",
+            description="DuckDB's memory_limit (e.g. '256MB'): keeps the target's memory flat whatever the input size.",
+        ),
+        th.Property(
             "raw_objects_table",
             th.StringType,
             default="raw_objects",
@@ -101,7 +109,7 @@ class TargetLorchestra(Target):
         th.Property(
             "batch_size_mb",
             th.IntegerType,
-            default=64,
+            default=32,
             title="Batch size (MB)",
             description="Payload megabytes per MERGE, per stream; whichever limit is reached first flushes.",
         ),
@@ -198,7 +206,7 @@ class TargetLorchestra(Target):
         sink = self._sinks_active.get(message.stream)
         if sink is None or not self._takes_raw_records(sink):
             return False
-        external_id = sink.key_reader.external_id(message.record)
+        external_id = records.external_id(message.record, sink.key_list)
         if external_id is None:
             return False
         sink.process_raw_record(external_id, message.record, message.time_extracted)

@@ -2,9 +2,10 @@
 
 The warehouse drivers release the GIL while they work (DuckDB's MERGE and checkpoint, BigQuery's
 load job), so the main thread goes on reading and collecting records on the other core. Batches are
-merged strictly in the order they were submitted (newest-wins across batches depends on it), and at
-most ``depth`` wait in the queue, which bounds memory. A failed MERGE stops the writer: the error is
-raised in the main thread by the next ``submit`` or ``wait``, and nothing queued after it is written.
+merged strictly in the order they were submitted (newest-wins across batches depends on it). It is
+double buffering: one batch is merged while the next one fills, never more, which bounds memory. A
+failed MERGE stops the writer: the error is raised in the main thread by the next ``submit`` or
+``wait``, and nothing submitted after it is written.
 STATE is only emitted after ``wait`` returns, so it never runs ahead of committed data.
 """
 
@@ -20,14 +21,14 @@ _STOP = object()
 class BatchWriter:
     """Runs submitted jobs one at a time, in order, on a single worker thread."""
 
-    def __init__(self, depth: int = 1) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def submit(self, job: t.Callable[[], None]) -> None:
-        """Queue ``job`` (blocks while ``depth`` jobs are already waiting)."""
-        self._raise_failure()
+        """Start ``job`` once the previous one has finished (raising its failure, if it failed)."""
+        self.wait()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="lorchestra-merge", daemon=True)
             self._thread.start()

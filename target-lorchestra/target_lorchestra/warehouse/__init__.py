@@ -188,6 +188,7 @@ def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) 
             path=config.get("duckdb_path") or DEFAULT_DUCKDB_PATH,
             tables=tables,
             lock_timeout_seconds=float(config.get("lock_timeout_seconds", 30)),
+            memory_limit=config.get("duckdb_memory_limit") or DEFAULT_DUCKDB_MEMORY_LIMIT,
         )
     elif kind == "bigquery":
         from target_lorchestra.warehouse.bigquery import BigQueryWarehouse
@@ -203,3 +204,4 @@ def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) 
 
 
 DEFAULT_DUCKDB_PATH = "output/lorchestra.duckdb"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"

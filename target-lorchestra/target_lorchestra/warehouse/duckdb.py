@@ -18,7 +18,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from target_lorchestra.errors import SchemaMismatchError, WarehouseError
+from target_lorchestra.errors import ConfigError, SchemaMismatchError, WarehouseError
 from target_lorchestra.tables import DUCKDB_TYPES, TABLES, TableDef, duckdb_ddl
 from target_lorchestra.warehouse import MergeCounts, RawBatch
 
@@ -43,10 +43,13 @@ class DuckDBWarehouse:
 
     type_names = DUCKDB_TYPES
 
-    def __init__(self, path: str, tables: dict[str, str], lock_timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self, path: str, tables: dict[str, str], lock_timeout_seconds: float = 30.0, memory_limit: str | None = None
+    ) -> None:
         self.path = path
         self.tables = tables
         self.lock_timeout_seconds = lock_timeout_seconds
+        self.memory_limit = memory_limit
         self.con: duckdb.DuckDBPyConnection | None = None
         # The SDK drains sinks on worker threads; one DuckDB connection takes one call at a time.
         self._lock = threading.Lock()
@@ -64,6 +67,14 @@ class DuckDBWarehouse:
         # choose per segment, DuckDB 2 tries its dictionary+FSST encoding first, which costs about five
         # times the rest of the load and gives a larger file (measured in BENCHMARKS.md).
         self.con.execute("SET force_compression = 'zstd'")
+        if self.memory_limit:
+            # DuckDB's default (80% of RAM) lets its cache of table blocks grow with every run's data.
+            try:
+                self.con.execute("SET memory_limit = $limit", {"limit": self.memory_limit})
+            except duckdb.Error as exc:
+                raise ConfigError(
+                    f"duckdb_memory_limit must be a size like '256MB', got {self.memory_limit!r}"
+                ) from exc
 
     def close(self) -> None:
         with self._lock:
