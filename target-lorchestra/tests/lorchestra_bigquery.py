@@ -134,6 +134,8 @@ class BigQueryUnderTest:
         self.client.create_dataset(self.dataset)
         self.raw_table = "test_raw_objects" if test_tables else "raw_objects"
         self.event_table = "test_event_log" if test_tables else "event_log"
+        #: external_ids of the rows make_merge_fail_on had to put in raw_objects (none on DuckDB).
+        self.merge_trap_ids: list[str] = []
 
     def config(self) -> dict:
         return {
@@ -182,7 +184,8 @@ class BigQueryUnderTest:
         BigQuery has no CHECK constraints, and the emulator enforces no column constraint at all, so the
         only state that makes a real MERGE fail for one key is in ``raw_objects`` itself: two rows with
         that key's idem_key, which the MERGE transaction refuses (it would update both). The table is
-        created exactly as the target creates it, so the schema check accepts it.
+        created exactly as the target creates it, so the schema check accepts it. Unlike DuckDB's CHECK
+        constraint those two rows are visible: they are listed in ``merge_trap_ids``.
         """
         from target_lorchestra.tables import RAW_OBJECTS
         from target_lorchestra.warehouse.bigquery_schema import table_definition
@@ -202,6 +205,7 @@ class BigQueryUnderTest:
             for name, value in zip("kscoe", (idem_key, *provenance, external_id), strict=True)
         ]
         self.client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params)).result()
+        self.merge_trap_ids += [external_id, external_id]
 
     def drop(self) -> None:
         with contextlib.suppress(Exception):

@@ -323,7 +323,8 @@ def test_failed_merge_means_no_state_and_upsert_failed(bq, tmp_path):
     assert result.states == []
     assert "MERGE into raw_objects" in failure_line(result)
     ids = sorted(r["external_id"] for r in bq.raw_objects())
-    assert ids == ["ok-1", "ok-2", "poison", "poison"]  # the first batch committed; the two trap rows untouched
+    assert ids == sorted(["ok-1", "ok-2", *bq.merge_trap_ids])  # the first batch committed; the trap rows untouched
+    assert bq.merge_trap_ids == ["poison", "poison"]
     failed = [e for e in bq.events() if e["event_type"] == "upsert.failed"]
     assert len(failed) == 1
     assert "more than once" in failed[0]["error_message"]
