@@ -25,6 +25,8 @@ class DuckDBUnderTest:
         self.path = tmp_path / "warehouse.duckdb"
         self.raw_table = "test_raw_objects" if test_tables else "raw_objects"
         self.event_table = "test_event_log" if test_tables else "event_log"
+        #: Rows make_merge_fail_on had to add to the table (none here: DuckDB enforces a CHECK).
+        self.merge_trap_ids: list[str] = []
 
     def config(self) -> dict:
         return {
