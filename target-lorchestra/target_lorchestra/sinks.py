@@ -44,7 +44,7 @@ class RawObjectsSink(Sink):
         self.key_list = list(self.key_properties)
         self.schema = dict(_PASS_THROUGH_SCHEMA)
         self._batch = RawBatch(self.provenance)
-        self._max_bytes = int(self.config.get("batch_size_mb") or 32) * 1024 * 1024
+        self._max_bytes = int(self.config.get("batch_size_mb") or 8) * 1024 * 1024
         target.telemetry.ingest_started(stream_name, self.provenance)
 
     @property

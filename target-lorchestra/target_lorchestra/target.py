@@ -109,7 +109,7 @@ class TargetLorchestra(Target):
         th.Property(
             "batch_size_mb",
             th.IntegerType,
-            default=32,
+            default=8,
             title="Batch size (MB)",
             description="Payload megabytes per MERGE, per stream; whichever limit is reached first flushes.",
         ),

@@ -67,6 +67,10 @@ class DuckDBWarehouse:
         # choose per segment, DuckDB 2 tries its dictionary+FSST encoding first, which costs about five
         # times the rest of the load and gives a larger file (measured in BENCHMARKS.md).
         self.con.execute("SET force_compression = 'zstd'")
+        # A checkpoint rewrites the table's last, partly filled row group (up to 122,880 rows, some 350 MB
+        # of payloads here): at the default 16 MB of WAL that happens after nearly every batch and the
+        # load turns quadratic. With a large threshold a run checkpoints about once, when it closes.
+        self.con.execute("SET checkpoint_threshold = '1GB'")
         if self.memory_limit:
             # DuckDB's default (80% of RAM) lets its cache of table blocks grow with every run's data.
             try:
@@ -115,6 +119,14 @@ class DuckDBWarehouse:
         newest = batch.newest_per_key()  # one row per idem_key: the MERGE must not see a key twice
         if newest is not None:
             staged = staged.take(newest)
+        # Typed as Arrow's JSON extension, the payloads arrive as DuckDB JSON without being parsed again:
+        # every payload is valid JSON already (msgspec checked the fast path's bytes, orjson wrote the rest).
+        payload = staged.column("payload").combine_chunks()
+        staged = staged.set_column(
+            staged.schema.get_field_index("payload"),
+            pa.field("payload", pa.json_(pa.string()), nullable=False),
+            pa.ExtensionArray.from_storage(pa.json_(pa.string()), payload),
+        )
         prov = batch.provenance
         params = {
             "source_system": prov.source_system,
