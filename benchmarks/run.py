@@ -54,6 +54,7 @@ class Input:
 class Run:
     name: str
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     records: int
     nbytes: int
@@ -61,14 +62,15 @@ class Run:
     def row(self, baseline: Run | None = None) -> str:
         ratio = f"{baseline.seconds / self.seconds:5.1f}x" if baseline else ""
         return (
-            f"| {self.name:<34} | {self.seconds:7.2f} s | {self.records / self.seconds:9,.0f} | "
-            f"{self.nbytes / 1e6 / self.seconds:7.1f} | {self.peak_rss_mb:7.0f} | {ratio:>6} |"
+            f"| {self.name:<34} | {self.seconds:7.2f} s | {self.cpu_seconds:6.2f} s | "
+            f"{self.records / self.seconds:9,.0f} | {self.nbytes / 1e6 / self.seconds:7.1f} | "
+            f"{self.peak_rss_mb:7.0f} | {ratio:>6} |"
         )
 
 
 HEADER = (
-    "| run                                | wall      | records/s | MB/s    | RSS MB  | ratio  |\n"
-    "|------------------------------------|-----------|-----------|---------|---------|--------|"
+    "| run                                | wall      | CPU      | records/s | MB/s    | RSS MB  | ratio  |\n"
+    "|------------------------------------|-----------|----------|-----------|---------|---------|--------|"
 )
 
 
@@ -87,8 +89,11 @@ def make_input(work: Path, size_mb: float, seed: int, version: int) -> Input:
     return Input(path, json.loads(meta.read_text())["records"], path.stat().st_size)
 
 
-def run_child(cmd: list[str], stdin: Path, log: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one process reading ``stdin``; fails loudly on a non-zero exit."""
+def run_child(cmd: list[str], stdin: Path, log: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one process reading ``stdin``.
+
+    Fails loudly on a non-zero exit.
+    """
     with stdin.open("rb") as source, log.open("wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=source, stdout=subprocess.DEVNULL, stderr=err)
@@ -98,7 +103,7 @@ def run_child(cmd: list[str], stdin: Path, log: Path) -> tuple[float, float]:
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-5:]
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n" + "\n".join(tail))
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def fresh(path: Path) -> Path:
@@ -110,15 +115,15 @@ def fresh(path: Path) -> Path:
 def run_ours(inp: Input, db: Path, work: Path, name: str, extra: dict | None = None) -> Run:
     config = work / "ours-config.json"
     config.write_text(json.dumps({"duckdb_path": str(db), **(extra or {})}))
-    seconds, rss = run_child([str(OURS), "--config", str(config)], inp.path, work / "ours.log")
-    return Run(name, seconds, rss, inp.records, inp.nbytes)
+    seconds, cpu, rss = run_child([str(OURS), "--config", str(config)], inp.path, work / "ours.log")
+    return Run(name, seconds, cpu, rss, inp.records, inp.nbytes)
 
 
 def run_peer(inp: Input, db: Path, work: Path, name: str) -> Run:
     config = work / "peer-config.json"
     config.write_text(json.dumps({"path": str(db), "default_target_schema": "main"}))
-    seconds, rss = run_child([str(PEER), "-c", str(config)], inp.path, work / "peer.log")
-    return Run(name, seconds, rss, inp.records, inp.nbytes)
+    seconds, cpu, rss = run_child([str(PEER), "-c", str(config)], inp.path, work / "peer.log")
+    return Run(name, seconds, cpu, rss, inp.records, inp.nbytes)
 
 
 def best(runs: list[Run]) -> Run:
@@ -198,12 +203,13 @@ def second_pass(args: argparse.Namespace, work: Path) -> None:
             runs["p1"].append(run_peer(first, pdb, work, "target-duckdb pass 1"))
             runs["p2"].append(run_peer(second, pdb, work, "target-duckdb pass 2"))
     one, two = best(runs["1"]), best(runs["2"])
-    print(one.row())
-    print(two.row())
-    if runs["p2"]:
-        print(best(runs["p1"]).row())
-        print(best(runs["p2"]).row(two))
-        print("(ratio on the peer's pass-2 row: peer pass 2 / lorchestra pass 2, inverted: lorchestra's speed-up)")
+    peer_one = best(runs["p1"]) if runs["p1"] else None
+    peer_two = best(runs["p2"]) if runs["p2"] else None
+    if peer_one and peer_two:
+        print(peer_one.row())
+        print(peer_two.row())
+    print(one.row(peer_one))
+    print(two.row(peer_two))
     print(f"\npass 2 / pass 1 = {two.seconds / one.seconds:.2f}")
     print(check_ours(work / "ours.duckdb", second, updated=True))
 
