@@ -78,7 +78,7 @@ def run_bigquery(args, work: Path, inp) -> None:
     print("|-----------------|---------|-----------|------------------|---------------|------|")
     proc, endpoint = start_emulator(work)
     try:
-        for batch_rows in (10_000, 2_500):
+        for batch_rows in (10_000, 1_000):
             dataset = create_dataset(endpoint)
             config = work / "bq-config.json"
             counts = work / "bq-counts.json"
