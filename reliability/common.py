@@ -166,6 +166,7 @@ class BigQueryEmulatorWarehouse:
         self.endpoint = endpoint
         self.project = project
         self.dataset = f"reliability_{uuid.uuid4().hex[:12]}"
+        self._client().create_dataset(self.dataset)  # the target expects its dataset to exist
 
     def config(self) -> dict:
         return {

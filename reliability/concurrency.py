@@ -4,7 +4,7 @@ Each trial starts run A (stream ``contact``) and, after a random 0-500 ms, run B
 ``--records`` records, against the same fresh warehouse, and classifies the outcome:
 
 * ``both committed``: both exit 0 with their final STATE and all their rows (B waited for A's lock);
-* ``second refused clearly``: one exits 1 with the one-line "locked by another process" error, no STATE, and
+* ``one refused clearly``: one exits 1 with the one-line "locked by another process" error, no STATE, and
   none of its rows; the other commits everything;
 * anything else (a traceback, an unclear error, rows missing or half-written, a file that no longer opens)
   counts as a failure.
@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +52,15 @@ def lines(stream: str, count: int) -> bytes:
     return b"".join(json.dumps(m).encode() + b"\n" for m in out)
 
 
+def feed(proc: subprocess.Popen, data: bytes) -> None:
+    """Write a run's whole input and close its stdin (end of input), as a tap does."""
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(data)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
+
+
 def classify(results: dict[str, tuple[int, str, str]], rows: dict[str, int], count: int) -> str:
     ok = {s for s, (rc, out, _) in results.items() if rc == 0 and json.loads(out.splitlines()[-1])["bookmarks"]}
     refused = {
@@ -61,8 +72,38 @@ def classify(results: dict[str, tuple[int, str, str]], rows: dict[str, int], cou
     if ok == set(results) and complete:
         return "both committed"
     if len(ok) == 1 and len(refused) == 1 and complete:
-        return "second refused clearly"
+        return "one refused clearly"
     return "FAILURE"
+
+
+def race(workdir: Path, delay: float, records: int) -> dict[str, tuple[int, str, str]]:
+    """Start run A, then run B ``delay`` seconds later, on ``workdir/config.json``; (exit, stdout, stderr) each."""
+    procs, files = {}, {}
+    for stream in ("contact", "email"):
+        # stdout/stderr to files: a pipe nobody reads would block a run while it holds the lock
+        out, err = (workdir / f"{stream}.out").open("wb+"), (workdir / f"{stream}.err").open("wb+")
+        files[stream] = (out, err)
+        procs[stream] = subprocess.Popen(
+            [str(TARGET), "--config", str(workdir / "config.json")],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+        )
+        if stream == "contact":
+            time.sleep(delay)
+    feeders = [threading.Thread(target=feed, args=(proc, lines(stream, records))) for stream, proc in procs.items()]
+    for feeder in feeders:
+        feeder.start()
+    for feeder in feeders:
+        feeder.join()
+    results = {}
+    for stream, proc in procs.items():
+        proc.wait(timeout=600)
+        out, err = files[stream]
+        out.seek(0), err.seek(0)
+        results[stream] = (proc.returncode, out.read().decode(), err.read().decode(errors="replace"))
+        out.close(), err.close()
+    return results
 
 
 def main() -> int:
@@ -88,20 +129,7 @@ def main() -> int:
                     config["lock_timeout_seconds"] = 60 if trial % 2 else 0.3
                 (workdir / "config.json").write_text(json.dumps(config))
                 delay = rng.uniform(0, 0.5)
-                procs = {}
-                for stream in ("contact", "email"):
-                    procs[stream] = subprocess.Popen(
-                        [str(TARGET), "--config", str(workdir / "config.json")],
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                    )
-                    if stream == "contact":
-                        time.sleep(delay)
-                results = {}
-                for stream, proc in procs.items():
-                    out, err = proc.communicate(lines(stream, args.records), timeout=600)
-                    results[stream] = (proc.returncode, out.decode(), err.decode(errors="replace"))
+                results = race(workdir, delay, args.records)
                 try:
                     rows: dict[str, int] = collections.Counter(r["object_type"] for r in wh.rows())
                     total, distinct = wh.counts()
@@ -116,9 +144,10 @@ def main() -> int:
                     f"exit A={results['contact'][0]} B={results['email'][0]}, rows {dict(rows)} -> {outcome}",
                     flush=True,
                 )
-                if outcome.startswith("FAILURE"):
-                    for stream, (_, _, err) in results.items():
-                        print(f"  {stream} stderr tail: {err.strip().splitlines()[-1:]}")
+                for stream, (rc, _, err) in results.items():
+                    if rc != 0 or outcome.startswith("FAILURE"):
+                        failed = [s for s in err.splitlines() if "target-lorchestra failed:" in s]
+                        print(f"  {stream}: {(failed or err.strip().splitlines()[-1:])[0][-220:]}")
                 wh.cleanup()
     finally:
         if emulator is not None:

@@ -28,7 +28,7 @@ from lorchestra_inprocess import run_in_process
 from lorchestra_warehouses import DuckDBUnderTest
 
 #: Examples per suite run (kept small for CI); RELIABILITY.md's figure comes from LORCHESTRA_FUZZ_EXAMPLES=1000.
-EXAMPLES = int(os.environ.get("LORCHESTRA_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("LORCHESTRA_FUZZ_EXAMPLES", "15"))
 STREAMS = {
     "email": ("id", {"source_system": "gmail", "connection_name": "gmail-acct1"}),
     "contact": ("contactid", {"source_system": "dataverse", "connection_name": "dataverse-clinic"}),
