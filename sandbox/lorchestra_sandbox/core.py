@@ -272,6 +272,7 @@ class RunningApp:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=5)
+        self.server.server_close()  # release the port: shutdown() only stops the accept loop
 
 
 def serve(app: ProviderApp, port: int = 0, host: str = "127.0.0.1") -> RunningApp:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 
+from gmail_testkit import TAP_EXE, Calls, app_of, run_cli, run_tap, set_faults, tap_config
 from lorchestra_sandbox.gmail import service_account_info
 from tap_gmail.tap import TapGmail
-
-from tests.conftest import TAP_EXE, Calls, app_of, run_cli, run_tap, set_faults, tap_config
 
 
 def secrets_of(config: dict) -> list[str]:

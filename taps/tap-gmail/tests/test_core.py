@@ -5,12 +5,11 @@ from __future__ import annotations
 import typing as t
 
 import pytest
+from gmail_testkit import tap_config
 from lorchestra_sandbox.core import serve
 from lorchestra_sandbox.gmail import create_app
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_gmail.tap import TapGmail
-
-from tests.conftest import tap_config
 
 #: Filled in by the class fixture below once the sandbox has a port; the SDK runner keeps this dict.
 STANDARD_CONFIG: dict[str, t.Any] = {"connection_name": "gmail-acct2"}

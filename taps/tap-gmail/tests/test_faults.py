@@ -6,10 +6,9 @@ import threading
 import time
 
 import pytest
+from gmail_testkit import Calls, app_of, run_tap, set_faults, tap_config
 from singer_sdk.exceptions import FatalAPIError
 from tap_gmail.client import QuotaPacer
-
-from tests.conftest import Calls, app_of, run_tap, set_faults, tap_config
 
 
 def test_429_storm_is_retried_honouring_retry_after(gmail):

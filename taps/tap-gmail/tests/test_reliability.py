@@ -12,10 +12,9 @@ import threading
 import time
 
 import requests
+from gmail_testkit import Calls, app_of, run_tap, set_faults, tap_config
 from lorchestra_inprocess import run_in_process
 from lorchestra_warehouses import DuckDBUnderTest
-
-from tests.conftest import Calls, app_of, run_tap, set_faults, tap_config
 
 CONNECTION = "gmail-acct2"
 
@@ -34,6 +33,13 @@ def count_timeouts(monkeypatch, stream_class: type) -> list[str]:
 
     monkeypatch.setattr(stream_class, "_request", counting)
     return seen
+
+
+def wait_for(timeouts: list[str], seconds: float = 60) -> None:
+    """Block until at least one request has timed out (or ``seconds`` pass: the test then fails on it)."""
+    deadline = time.monotonic() + seconds
+    while not timeouts and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:
@@ -66,7 +72,7 @@ def test_storm_timeouts_and_token_expiry_land_every_message_once(gmail, tmp_path
     set_faults(gmail, delay=3)  # every request times out (1 s) ...
 
     def then_storm() -> None:
-        time.sleep(1.5)  # ... until the upstream recovers, into a storm
+        wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
         set_faults(gmail, delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens=True)
 
     storm = threading.Thread(target=then_storm, daemon=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from tests.conftest import Calls, app_of, run_tap, set_faults, tap_config
+from gmail_testkit import Calls, app_of, run_tap, set_faults, tap_config
 
 
 def lacking(records: dict[str, dict], label: str) -> list[str]:

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
-
-from tests.conftest import TAP_EXE, app_of, tap_config
+from gmail_testkit import TAP_EXE, app_of, tap_config
 
 TARGET_EXE = Path(sys.executable).with_name("target-lorchestra")
 
