@@ -39,6 +39,13 @@ def count_timeouts(monkeypatch, stream_class: type) -> list[str]:
     return seen
 
 
+def wait_for(timeouts: list[str], seconds: float = 60) -> None:
+    """Block until at least one request has timed out (or ``seconds`` pass: the test then fails on it)."""
+    deadline = time.monotonic() + seconds
+    while not timeouts and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:
     """Feed the tap's messages to the target; return the STATE the target emitted."""
     result = run_in_process(wh, "".join(json.dumps(m) + "\n" for m in messages))
@@ -65,7 +72,7 @@ def test_storm_timeouts_and_token_expiry_land_every_row_once(app, config, run_ta
     set_faults(delay=3)  # every request times out (1 s) ...
 
     def then_storm() -> None:
-        time.sleep(1.5)  # ... until the upstream recovers, into a storm
+        wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
         set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens_after=12)
 
     storm = threading.Thread(target=then_storm, daemon=True)
