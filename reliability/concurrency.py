@@ -110,7 +110,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warehouse", choices=["duckdb", "bigquery"], default="duckdb")
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--records", type=int, default=3000)
+    parser.add_argument("--records", type=int, default=30000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--emulator-port", type=int, default=9050)
     args = parser.parse_args()
