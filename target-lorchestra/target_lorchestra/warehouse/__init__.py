@@ -204,4 +204,4 @@ def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) 
 
 
 DEFAULT_DUCKDB_PATH = "output/lorchestra.duckdb"
-DEFAULT_DUCKDB_MEMORY_LIMIT = "192MB"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"

@@ -67,10 +67,11 @@ class DuckDBWarehouse:
         # choose per segment, DuckDB 2 tries its dictionary+FSST encoding first, which costs about five
         # times the rest of the load and gives a larger file (measured in BENCHMARKS.md).
         self.con.execute("SET force_compression = 'zstd'")
-        # A checkpoint rewrites the table's last, partly filled row group (up to 122,880 rows, some 350 MB
-        # of payloads here): at the default 16 MB of WAL that happens after nearly every batch and the
-        # load turns quadratic. With a large threshold a run checkpoints about once, when it closes.
-        self.con.execute("SET checkpoint_threshold = '1GB'")
+        # A checkpoint rewrites the table's last, partly filled row group (up to 122,880 rows, hundreds of
+        # MB of payloads here): at the default 16 MB of WAL that happens after nearly every batch and the
+        # load turns superlinear. 64 MB checkpoints a quarter as often while keeping the not yet
+        # checkpointed updates (held in memory) well inside memory_limit.
+        self.con.execute("SET checkpoint_threshold = '64MB'")
         if self.memory_limit:
             # DuckDB's default (80% of RAM) lets its cache of table blocks grow with every run's data.
             try:
