@@ -183,8 +183,14 @@ def compare(args: argparse.Namespace, work: Path) -> None:
         print(best(peer).row())
     print(best(ours).row(best(peer) if peer else None))
     print(
-        "\nall runs (s): lorchestra", [round(r.seconds, 2) for r in ours], "peer", [round(r.seconds, 2) for r in peer]
+        "\nall runs, wall s: lorchestra",
+        [round(r.seconds, 2) for r in ours],
+        "peer",
+        [round(r.seconds, 2) for r in peer],
     )
+    if peer:
+        cpu = min(r.cpu_seconds for r in peer) / min(r.cpu_seconds for r in ours)
+        print(f"CPU-time ratio (best peer / best lorchestra; less sensitive to other load): {cpu:.1f}x")
     print(check_ours(work / "ours.duckdb", inp, updated=False))
 
 
