@@ -221,7 +221,7 @@ class TargetLorchestra(Target):
         return True
 
     def _takes_raw_records(self, sink: Sink) -> bool:
-        """Whether ``sink`` receives its stream's records unchanged (decided once per sink)."""
+        """Whether ``sink`` receives its stream's records unchanged (a yes is remembered for the last sink)."""
         if sink is self._raw_sink:
             return True
         maps = self.mapper.stream_maps.get(sink.stream_name, ())

@@ -49,7 +49,7 @@ class RawBatch:
     """One stream's pending records, kept as columns (never as a list of dicts).
 
     Payloads are appended to one contiguous UTF-8 buffer with Arrow-style offsets, so ``to_arrow`` hands
-    the bytes to Arrow without copying or re-encoding them, one object per record never exists.
+    the bytes to Arrow without copying or re-encoding them, and no Python object per payload is kept.
     """
 
     provenance: Provenance
