@@ -8,12 +8,9 @@ resource, no record delivered twice within a run, no tap secret in event_log. Da
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 
-import requests
-from lorchestra_inprocess import run_in_process
+from lorchestra_under_fire import assert_exactly_once, count_timeouts, land, wait_for
 from lorchestra_warehouses import DuckDBUnderTest
 
 PRIMARY_KEYS = {"contacts": "contactid", "cr8a1_sessions": "cr8a1_sessionid", "cr8a1_reports": "cr8a1_reportid"}
@@ -21,46 +18,6 @@ PRIMARY_KEYS = {"contacts": "contactid", "cr8a1_sessions": "cr8a1_sessionid", "c
 
 def expected_rows(app) -> dict[str, dict]:
     return {r[key]: r for entity_set, key in PRIMARY_KEYS.items() for r in app.records(entity_set)}
-
-
-def count_timeouts(monkeypatch, stream_class: type) -> list[str]:
-    """Record every request of ``stream_class`` that timed out (the SDK then backs off and retries it)."""
-    seen: list[str] = []
-    request = stream_class._request
-
-    def counting(self, *args, **kwargs):
-        try:
-            return request(self, *args, **kwargs)
-        except requests.exceptions.Timeout as exc:
-            seen.append(type(exc).__name__)
-            raise
-
-    monkeypatch.setattr(stream_class, "_request", counting)
-    return seen
-
-
-def wait_for(timeouts: list[str], seconds: float = 60) -> None:
-    """Block until at least one request has timed out (or ``seconds`` pass: the test then fails on it)."""
-    deadline = time.monotonic() + seconds
-    while not timeouts and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:
-    """Feed the tap's messages to the target; return the STATE the target emitted."""
-    result = run_in_process(wh, "".join(json.dumps(m) + "\n" for m in messages))
-    assert result.returncode == 0, result.error or repr(result.exception)
-    return result.states[-1] if result.states else None
-
-
-def assert_exactly_once(wh: DuckDBUnderTest, expected: dict[str, dict], config: dict) -> list[dict]:
-    rows = wh.raw_objects()
-    assert len(rows) == len({r["idem_key"] for r in rows})
-    assert {r["external_id"]: r["payload"] for r in rows} == expected
-    events = wh.events()
-    assert config["client_secret"] not in json.dumps(events, default=str)
-    last_run = [e for e in events if e["correlation_id"] == events[-1]["correlation_id"]]
-    return [e["payload"] for e in last_run if e["event_type"] == "upsert.completed"]
 
 
 def test_storm_timeouts_and_token_expiry_land_every_row_once(app, config, run_tap, set_faults, tmp_path, monkeypatch):
@@ -85,7 +42,7 @@ def test_storm_timeouts_and_token_expiry_land_every_row_once(app, config, run_ta
     assert {429, 503, 401} <= {c.status for c in app.api_calls()}
     wh = DuckDBUnderTest(tmp_path)
     assert land(wh, run.messages) == run.last_state
-    completed = assert_exactly_once(wh, expected_rows(app), config)
+    completed = assert_exactly_once(wh, expected_rows(app), (config["client_secret"],))
     assert sum(p["duplicates_collapsed"] for p in completed) == 0  # no row delivered twice
 
 
@@ -109,4 +66,4 @@ def test_dying_upstream_then_resume_from_the_targets_state_lands_every_row_once(
     assert resumed.error is None
     land(wh, resumed.messages)
 
-    assert_exactly_once(wh, expected_rows(app), config)
+    assert_exactly_once(wh, expected_rows(app), (config["client_secret"],))

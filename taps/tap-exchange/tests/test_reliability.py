@@ -7,52 +7,10 @@ Graph resource, no record delivered twice within a run, no tap secret in event_l
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 
-import requests
-from lorchestra_inprocess import run_in_process
+from lorchestra_under_fire import assert_exactly_once, count_timeouts, land, wait_for
 from lorchestra_warehouses import DuckDBUnderTest
-
-
-def count_timeouts(monkeypatch, stream_class: type) -> list[str]:
-    """Record every request of ``stream_class`` that timed out (the SDK then backs off and retries it)."""
-    seen: list[str] = []
-    request = stream_class._request
-
-    def counting(self, *args, **kwargs):
-        try:
-            return request(self, *args, **kwargs)
-        except requests.exceptions.Timeout as exc:
-            seen.append(type(exc).__name__)
-            raise
-
-    monkeypatch.setattr(stream_class, "_request", counting)
-    return seen
-
-
-def wait_for(timeouts: list[str], seconds: float = 60) -> None:
-    """Block until at least one request has timed out (or ``seconds`` pass: the test then fails on it)."""
-    deadline = time.monotonic() + seconds
-    while not timeouts and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:
-    """Feed the tap's messages to the target; return the STATE the target emitted."""
-    result = run_in_process(wh, "".join(json.dumps(m) + "\n" for m in messages))
-    assert result.returncode == 0, result.error or repr(result.exception)
-    return result.states[-1] if result.states else None
-
-
-def assert_exactly_once(wh: DuckDBUnderTest, expected: dict[str, dict], config: dict) -> dict:
-    rows = wh.raw_objects()
-    assert len(rows) == len({r["idem_key"] for r in rows})
-    assert {r["external_id"]: r["payload"] for r in rows} == expected
-    events = wh.events()
-    assert config["client_secret"] not in json.dumps(events, default=str)
-    return [e["payload"] for e in events if e["event_type"] == "upsert.completed"][-1]
 
 
 def test_storm_timeouts_and_token_expiry_land_every_message_once(
@@ -80,7 +38,7 @@ def test_storm_timeouts_and_token_expiry_land_every_message_once(
     assert timeouts  # the slow responses did run past the timeout, and were retried
     wh = DuckDBUnderTest(tmp_path)
     assert land(wh, run.messages) == run.states[-1]
-    completed = assert_exactly_once(wh, expected(), config)
+    [completed] = assert_exactly_once(wh, expected(), (config["client_secret"],))
     assert completed["duplicates_collapsed"] == 0  # no message delivered twice
 
 
@@ -108,5 +66,5 @@ def test_dying_upstream_then_expired_skiptoken_land_every_message_once(
 
     want = expected()
     assert added in want
-    completed = assert_exactly_once(wh, want, config)
+    [completed] = assert_exactly_once(wh, want, (config["client_secret"],))
     assert completed["inserted"] == len(want) - landed_first

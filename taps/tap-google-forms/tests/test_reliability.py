@@ -8,13 +8,9 @@ once), the target's MERGE makes it exactly once in the warehouse.
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-import typing as t
 
-import requests
-from lorchestra_inprocess import run_in_process
+from lorchestra_under_fire import assert_exactly_once, count_timeouts, land, wait_for
 from lorchestra_warehouses import DuckDBUnderTest
 
 INTAKE = "google-forms-intake-01"
@@ -23,47 +19,6 @@ INTAKE = "google-forms-intake-01"
 def expected_rows(app) -> dict[str, dict]:
     form_id = app.form_id(INTAKE)
     return {form_id: app.form(form_id)} | {r["responseId"]: r for r in app.responses(form_id)}
-
-
-def count_timeouts(monkeypatch, stream_class: type) -> list[str]:
-    """Record every request of ``stream_class`` that timed out (the SDK then backs off and retries it)."""
-    seen: list[str] = []
-    request = stream_class._request
-
-    def counting(self, *args, **kwargs):
-        try:
-            return request(self, *args, **kwargs)
-        except requests.exceptions.Timeout as exc:
-            seen.append(type(exc).__name__)
-            raise
-
-    monkeypatch.setattr(stream_class, "_request", counting)
-    return seen
-
-
-def wait_for(timeouts: list[str], seconds: float = 60) -> None:
-    """Block until at least one request has timed out (or ``seconds`` pass: the test then fails on it)."""
-    deadline = time.monotonic() + seconds
-    while not timeouts and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:
-    """Feed the tap's messages to the target; return the STATE the target emitted."""
-    result = run_in_process(wh, "".join(json.dumps(m) + "\n" for m in messages))
-    assert result.returncode == 0, result.error or repr(result.exception)
-    return result.states[-1] if result.states else None
-
-
-def assert_exactly_once(wh: DuckDBUnderTest, expected: dict[str, dict], config: dict[str, t.Any]) -> list[dict]:
-    rows = wh.raw_objects()
-    assert len(rows) == len({r["idem_key"] for r in rows})
-    assert {r["external_id"]: r["payload"] for r in rows} == expected
-    events = wh.events()
-    text = json.dumps(events, default=str)
-    for secret in config["oauth_credentials"].values():
-        assert secret not in text
-    return [e["payload"] for e in events if e["event_type"] == "upsert.completed"]
 
 
 def test_storm_timeouts_and_token_expiry_land_every_response_once(
@@ -93,7 +48,7 @@ def test_storm_timeouts_and_token_expiry_land_every_response_once(
     assert len(run.ids()) == len(set(run.ids()))
     wh = DuckDBUnderTest(tmp_path)
     assert land(wh, run.messages) == run.states[-1]
-    completed = assert_exactly_once(wh, expected_rows(app), config)
+    completed = assert_exactly_once(wh, expected_rows(app), config["oauth_credentials"].values())
     assert sum(p["duplicates_collapsed"] for p in completed) == 0
 
 
@@ -106,6 +61,6 @@ def test_refused_page_tokens_resend_pages_but_land_each_response_once(app, make_
 
     wh = DuckDBUnderTest(tmp_path)
     land(wh, run.messages)
-    completed = assert_exactly_once(wh, expected_rows(app), config)
+    completed = assert_exactly_once(wh, expected_rows(app), config["oauth_credentials"].values())
     responses = next(p for p in completed if p["total_records"] == 230)
     assert (responses["inserted"], responses["duplicates_collapsed"]) == (150, 80)
