@@ -1,52 +1,66 @@
-"""End-to-end fixtures: the four sandboxes on the ports meltano.yml's sandbox environment names,
-and an isolated Meltano system database and warehouse per test module."""
+"""End-to-end fixtures: the four sandboxes, and an isolated Meltano system database and warehouse per module.
+
+The sandboxes listen on free ports (so the tests can run beside `scripts/demo` and on several xdist
+workers); Meltano's environment variables aim the `sandbox` environment's endpoints at them.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
-import socket
 
 import pytest
 from lorchestra_bigquery import bigquery_emulator  # noqa: F401 - session fixture: the emulator, started once
 from lorchestra_e2e import MELTANO
 from lorchestra_sandbox import serve
 
-#: provider -> (module, port): the sandbox environment of meltano.yml points at these.
 SANDBOXES = {
-    "gmail": ("lorchestra_sandbox.gmail", 8701),
-    "exchange": ("lorchestra_sandbox.graph", 8702),
-    "dataverse": ("lorchestra_sandbox.dataverse", 8703),
-    "google_forms": ("lorchestra_sandbox.forms", 8704),
+    "gmail": "lorchestra_sandbox.gmail",
+    "exchange": "lorchestra_sandbox.graph",
+    "dataverse": "lorchestra_sandbox.dataverse",
+    "google_forms": "lorchestra_sandbox.forms",
 }
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+def endpoint_overrides(urls: dict[str, str]) -> dict[str, str]:
+    """Meltano env vars (plugin namespace + setting) that aim every connection of a tap at its sandbox."""
+    gmail, graph, dataverse, forms = (urls[provider] for provider in SANDBOXES)
+    return {
+        "TAP_GMAIL_API_URL": gmail,
+        "TAP_GMAIL_BATCH_URL": f"{gmail}/batch/gmail/v1",
+        "TAP_GMAIL_TOKEN_URL": f"{gmail}/token",
+        "TAP_EXCHANGE_API_URL": f"{graph}/v1.0",
+        "TAP_EXCHANGE_AUTHORITY_URL": graph,
+        "TAP_DATAVERSE_ENVIRONMENT_URL": dataverse,
+        "TAP_DATAVERSE_AUTHORITY_HOST": dataverse,
+        "TAP_GOOGLE_FORMS_API_URL": forms,
+        "TAP_GOOGLE_FORMS_TOKEN_URI": f"{forms}/token",
+    }
 
 
 @pytest.fixture(scope="module")
-def sandboxes():
-    """Fresh, in-process sandboxes (so tests can change upstream data between runs)."""
-    busy = [p for _, p in SANDBOXES.values() if not _port_free(p)]
-    if busy:
-        pytest.fail(f"ports {busy} are taken (is `lorchestra-sandbox` or scripts/demo running?); stop it first")
-    running = {
-        name: serve(importlib.import_module(mod).create_app(), port=port) for name, (mod, port) in SANDBOXES.items()
-    }
-    yield {name: r.app for name, r in running.items()}
+def running_sandboxes():
+    """Fresh, in-process sandboxes on free ports (so tests can change upstream data between runs)."""
+    running = {name: serve(importlib.import_module(module).create_app()) for name, module in SANDBOXES.items()}
+    yield running
     for r in running.values():
         r.stop()
 
 
 @pytest.fixture(scope="module")
-def meltano_env(tmp_path_factory):
-    """Environment for `meltano` that keeps state and warehouse out of the developer's project."""
+def sandboxes(running_sandboxes):
+    """The sandbox apps by provider, to change upstream data from a test."""
+    return {name: r.app for name, r in running_sandboxes.items()}
+
+
+@pytest.fixture(scope="module")
+def meltano_env(tmp_path_factory, running_sandboxes):
+    """Environment for `meltano`: the sandboxes' endpoints; state and warehouse kept out of the project."""
     assert MELTANO.exists(), "Meltano is missing: run scripts/bootstrap --meltano (scripts/test does)"
     work = tmp_path_factory.mktemp("meltano")
     return {
         **os.environ,
+        **endpoint_overrides({name: r.url for name, r in running_sandboxes.items()}),
         "MELTANO_DATABASE_URI": f"sqlite:///{work / 'meltano.db'}",
         "TARGET_LORCHESTRA_DUCKDB_PATH": str(work / "warehouse.duckdb"),
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -1,9 +1,9 @@
 """The Meltano project end to end: plugins installed by Meltano, real jobs against the sandboxes, into DuckDB
 and into BigQuery (the bqemulator wire protocol); the operations CLI on both.
 
-One module on purpose: the sandboxes listen on the fixed ports meltano.yml names, so every test that needs
-them shares one module-scoped set, on one xdist worker. The BigQuery tests come last: they change upstream
-data the DuckDB counts do not expect."""
+One module, its sandboxes and Meltano state shared by its tests (module-scoped fixtures; the suite runs
+with --dist loadscope, so one xdist worker runs the whole module). The BigQuery tests come last: they
+change upstream data the DuckDB counts do not expect."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ import pytest
 from google.cloud import bigquery
 from lorchestra_bigquery import PROJECT, BigQueryUnderTest
 from lorchestra_e2e import MELTANO, lorchestra, meltano
-
-pytestmark = pytest.mark.xdist_group("meltano")  # one worker: the sandboxes use fixed ports
 
 #: What the sandboxes are seeded with, per connection and object type (deterministic seeds).
 EXPECTED = {
