@@ -18,10 +18,6 @@ from target_lorchestra.warehouse import RawBatch
 if t.TYPE_CHECKING:
     from target_lorchestra.target import TargetLorchestra
 
-# ``SDC_KEYS``: the metadata the SDK adds to each record when ``include_sdc_metadata_properties`` is
-# on. We turn it on only to receive the RECORD's ``time_extracted``, then remove all of it so the
-# payload is untouched.
-
 #: The payload is stored as received, so the SDK must not parse or drop anything: an open schema.
 _PASS_THROUGH_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": True}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -50,6 +46,8 @@ class RawObjectsSink(Sink):
     @property
     @override
     def include_sdc_metadata_properties(self) -> bool:
+        # On only so the general path receives the RECORD's time_extracted (as ``_sdc_extracted_at``);
+        # process_record removes every ``SDC_KEYS`` key again, so the payload is untouched.
         return True
 
     @property
