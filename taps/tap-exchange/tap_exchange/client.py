@@ -29,6 +29,16 @@ if t.TYPE_CHECKING:
 SOURCE_SYSTEM = "exchange"
 #: Longest back-off without a Retry-After header.
 MAX_BACKOFF_SECONDS = 60.0
+_BODY = "_exchange_body"
+
+
+def _body(response: requests.Response) -> dict[str, t.Any]:
+    """The response's JSON, parsed once (in ``validate_response``) for the check and for ``get_json``."""
+    body = getattr(response, _BODY, None)
+    if body is None:
+        body = response.json()
+        setattr(response, _BODY, body)
+    return body
 
 
 class SyncStateExpiredError(FatalAPIError):
@@ -78,7 +88,7 @@ class GraphStream(RESTStream):
         """
         prepared = self.requests_session.prepare_request(requests.Request("GET", url, headers=self.http_headers))
         response = self.request_decorator(self._request)(prepared, context)
-        return response.json()
+        return _body(response)
 
     def paged(self, url: str, context: Context | None = None) -> Generator[dict[str, t.Any], None, None]:
         """Every item of a Graph collection, following ``@odata.nextLink``.
@@ -130,7 +140,7 @@ class GraphStream(RESTStream):
             raise FatalAPIError(msg)
         super().validate_response(response)
         try:
-            response.json()
+            _body(response)
         except ValueError as exc:
             msg = f"Incomplete or invalid JSON from {urlparse(response.url).path} (HTTP {status})"
             raise RetriableAPIError(msg, response) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import email.utils
 import random
 import time
@@ -11,8 +12,9 @@ from importlib import resources
 
 from singer_sdk import RESTStream, SchemaDirectory
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import JSONPathPaginator
-from singer_sdk.singerlib import SchemaMessage
+from singer_sdk.singerlib import SchemaMessage, SelectionMask
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -24,6 +26,19 @@ if t.TYPE_CHECKING:
 
 SOURCE_SYSTEM = "google_forms"
 SCHEMAS = SchemaDirectory(resources.files("tap_google_forms") / "schemas")
+_BODY = "_google_forms_body"
+
+
+def _body(response: requests.Response) -> dict[str, t.Any]:
+    """The response's JSON, parsed once (in ``validate_response``) for the checks, records and paging.
+
+    Numbers are decimals, as in singer-sdk's own ``parse_response``.
+    """
+    body = getattr(response, _BODY, None)
+    if body is None:
+        body = response.json(parse_float=decimal.Decimal)
+        setattr(response, _BODY, body)
+    return body
 
 
 class PageTokenRejectedError(FatalAPIError):
@@ -36,8 +51,25 @@ class NextPageTokenPaginator(JSONPathPaginator):
     def __init__(self) -> None:
         super().__init__("$.nextPageToken")
 
+    def get_next(self, response: requests.Response) -> str | None:
+        # The cached body: the SDK's get_next would decode the whole page again for one token.
+        return _body(response).get("nextPageToken")
+
     def continue_if_empty(self, response: requests.Response) -> bool:
         return bool(self.get_next(response))
+
+
+class _MemoSelectionMask(SelectionMask):
+    """A selection mask that keeps what it inherits for a breadcrumb not in the catalog.
+
+    singer-sdk's mask walks up to the nearest catalogued ancestor on every such lookup and keeps nothing:
+    with ``answers`` keyed by question id, that is a walk per answer field of every record.
+    """
+
+    def __missing__(self, breadcrumb: tuple[str, ...]) -> bool:
+        selected = super().__missing__(breadcrumb)
+        self[breadcrumb] = selected
+        return selected
 
 
 def _google_error(response: requests.Response) -> str:
@@ -97,7 +129,7 @@ class GoogleFormsStream(RESTStream):
             msg = f"The Forms API refused the {self.name} request: {_google_error(response)}"
             raise FatalAPIError(msg)
         try:
-            response.json()
+            _body(response)
         except ValueError:
             # A body cut off in transit: the same request is safe to repeat.
             msg = "response body is not valid JSON (truncated?)"
@@ -161,6 +193,20 @@ class GoogleFormsStream(RESTStream):
 
     def response_error_message(self, response: requests.Response) -> str:
         return _google_error(response)
+
+    # -- records and selection ------------------------------------------------------------------
+
+    def parse_response(self, response: requests.Response) -> Iterator[dict[str, t.Any]]:
+        # From the body validate_response parsed: the SDK's parse_response would decode it again.
+        yield from extract_jsonpath(self.records_jsonpath, input=_body(response))
+
+    @property
+    def mask(self) -> SelectionMask:
+        # The SDK's mask (rebuilt when selection changes), memoising its inherited lookups.
+        mask = super().mask
+        if not isinstance(mask, _MemoSelectionMask):
+            mask = self._mask = _MemoSelectionMask(mask)
+        return mask
 
     # -- provenance -----------------------------------------------------------------------------
 

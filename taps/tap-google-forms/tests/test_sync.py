@@ -8,6 +8,7 @@ import typing as t
 import pytest
 from lorchestra_sandbox.forms import parse_timestamp
 from tap_google_forms.streams import rfc3339_zulu
+from tap_google_forms.tap import TapGoogleForms
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -191,6 +192,38 @@ def test_catalog_selection(app: FormsApp, make_config: Callable, run_tap: Callab
     assert only_form.ids() == []
     assert len(only_form.records("form")) == 1
     assert len(_list_calls(app, INTAKE)) == 4  # the four pages of the first run only
+
+
+@pytest.mark.parametrize("deselected", [("answers",), ("respondentEmail", "createTime")])
+def test_property_selection(
+    app: FormsApp, make_config: Callable, run_tap: Callable, selected_catalog: Callable, deselected: tuple[str, ...]
+) -> None:
+    """Deselected properties are dropped; the rest, the free-form ``answers`` included, is kept whole."""
+    config = make_config()
+    catalog = selected_catalog(config, "form_response")
+    entry = next(e for e in catalog["streams"] if e["tap_stream_id"] == "form_response")
+    for metadata in entry["metadata"]:
+        if metadata["breadcrumb"] in [["properties", name] for name in deselected]:
+            metadata["metadata"]["selected"] = False
+    run = run_tap(config, catalog=catalog)
+
+    assert run.error is None
+    expected = {
+        i: {k: v for k, v in r.items() if k not in deselected}
+        for i, r in _by_id(app.responses(app.form_id(INTAKE))).items()
+    }
+    assert _by_id(run.records()) == expected
+
+
+def test_selection_mask_remembers_inherited_lookups(make_config: Callable) -> None:
+    """Answer fields (not in the catalog) inherit from ``answers``, looked up once; a new selection counts."""
+    stream = TapGoogleForms(config=make_config(), parse_env_config=False).streams["form_response"]
+    field = ("properties", "answers", "properties", "q1", "properties", "textAnswers")
+    assert field not in stream.mask
+    assert stream.mask[field] is True
+    assert field in stream.mask
+    stream.selected = False  # the SDK rebuilds the mask: nothing remembered from the old one
+    assert stream.mask[field] is False
 
 
 def test_bookmark_handles_mixed_timestamp_precision(app: FormsApp, make_config: Callable, run_tap: Callable) -> None:
