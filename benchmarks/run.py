@@ -135,7 +135,8 @@ def ensure_peer() -> None:
         return
     print(f"creating {PEER_VENV} with {PEER_PACKAGE} ...", flush=True)
     subprocess.run(["uv", "venv", "-q", "-p", "3.11", str(PEER_VENV)], check=True)
-    subprocess.run(["uv", "pip", "install", "-q", "-p", str(PEER_VENV), PEER_PACKAGE], check=True)
+    # With its bytecode, like .venv (scripts/bootstrap): neither target compiles its imports at start-up.
+    subprocess.run(["uv", "pip", "install", "-q", "--compile-bytecode", "-p", str(PEER_VENV), PEER_PACKAGE], check=True)
 
 
 def check_ours(db: Path, inp: Input, *, updated: bool) -> str:

@@ -22,6 +22,8 @@ from singer_sdk.singerlib.encoding.base import GenericSingerReader
 from target_lorchestra.errors import BadInputError, MissingKeyError, RecordBeforeSchemaError
 from target_lorchestra.records import Envelope, fast_record
 
+_READ_BUFFER = 1 << 20
+
 #: What each message type must carry for the target to act on it.
 _REQUIRED = {
     "SCHEMA": ("stream", "schema"),
@@ -46,7 +48,9 @@ class LineNumberedReader(GenericSingerReader[bytes | str]):
 
     @property
     def default_input(self) -> t.IO[bytes]:
-        return sys.stdin.buffer
+        # 1 MiB reads instead of stdin's 8 KiB: each read gives up the GIL, and re-taking it from the MERGE
+        # thread costs a context switch; at 8 KiB that is ~25,000 switches per 200 MB of input.
+        return open(sys.stdin.fileno(), "rb", buffering=_READ_BUFFER, closefd=False)
 
     def deserialize_json(self, line: bytes | str) -> dict:
         try:

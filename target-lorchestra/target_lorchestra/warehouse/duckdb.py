@@ -4,6 +4,14 @@ A batch is registered as an Arrow table (no per-record SQL) and merged with Duck
 one transaction; ``RETURNING merge_action`` gives exact inserted/updated counts. DuckDB allows one
 writing process per file: a second run waits up to ``lock_timeout_seconds`` for the lock, then fails
 with a clear error, never touching the file.
+
+The file is attached with row groups of ``ROW_GROUP_SIZE`` rows instead of DuckDB's 122,880. DuckDB
+writes an insert straight into the database file, compressed, once it fills a row group ("optimistic
+writing"); anything smaller is logged uncompressed in the WAL at commit, held in memory, and written a
+second time at the next checkpoint, which also rewrites the table's last, partly filled row group. A
+batch here is 1,300 (Gmail, 6 KB each) to 10,000 rows: with the default size no batch ever qualifies.
+Measured on the 200 MB benchmark: about 20 % less time and 100 MB less peak memory (BENCHMARKS.md).
+The size only applies to data written by this connection; the file stays a plain DuckDB database.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from target_lorchestra.tables import DUCKDB_TYPES, TABLES, TableDef, duckdb_ddl
 from target_lorchestra.warehouse import MergeCounts, RawBatch
 
 logger = logging.getLogger("target-lorchestra.duckdb")
+
+ROW_GROUP_SIZE = 8_192
 
 _MERGE = """
 MERGE INTO {raw} AS t
@@ -58,8 +68,12 @@ class DuckDBWarehouse:
 
     def open(self) -> None:
         self.connect()
-        for kind, name in self.tables.items():
-            ensure_table(self._require(), TABLES[kind], name)
+        try:
+            for kind, name in self.tables.items():
+                ensure_table(self._require(), TABLES[kind], name)
+        except BaseException:
+            self.close()  # a refused table leaves the file free for whoever repairs it
+            raise
 
     def connect(self) -> None:
         self.con = self._connect()
@@ -98,9 +112,13 @@ class DuckDBWarehouse:
                 ) from exc
         deadline = time.monotonic() + self.lock_timeout_seconds
         while True:
+            con = duckdb.connect()  # an in-memory catalog, so the file can be attached with its options
             try:
-                return duckdb.connect(str(path))
+                con.execute(f"ATTACH $path AS lorchestra (ROW_GROUP_SIZE {ROW_GROUP_SIZE})", {"path": str(path)})
+                con.execute("USE lorchestra")
+                return con
             except duckdb.IOException as exc:
+                con.close()
                 locked = "lock" in str(exc).lower()
                 if locked and time.monotonic() < deadline:
                     time.sleep(0.5)
@@ -111,6 +129,9 @@ class DuckDBWarehouse:
                         f"{self.lock_timeout_seconds:g}s); DuckDB allows one writer at a time"
                     ) from exc
                 raise WarehouseError(f"cannot open duckdb_path {self.path!r}: {_first_line(exc)}") from exc
+            except BaseException:
+                con.close()
+                raise
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -222,7 +243,8 @@ def ensure_table(con: duckdb.DuckDBPyConnection, table: TableDef, name: str) -> 
 def _describe(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str, str]]:
     return con.execute(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        "WHERE table_name = ? AND table_catalog = current_database() AND table_schema = current_schema() "
+        "ORDER BY ordinal_position",
         [name],
     ).fetchall()
 
