@@ -1,17 +1,22 @@
 """DuckDB back end: the embedded default, one local file.
 
-A batch is registered as an Arrow table (no per-record SQL) and merged with DuckDB's own MERGE inside
-one transaction; ``RETURNING merge_action`` gives exact inserted/updated counts. DuckDB allows one
-writing process per file: a second run waits up to ``lock_timeout_seconds`` for the lock, then fails
-with a clear error, never touching the file.
+A batch is registered as an Arrow table (no per-record SQL) and applied in one transaction by three
+set-based statements: find the stored rows it replaces, delete them, insert every batch row whose key is
+not stored (new keys, and the replacements with the first_seen they keep). The statements' row counts
+are the exact inserted/updated counts. DuckDB allows one writing process per file: a second run waits up
+to ``lock_timeout_seconds`` for the lock, then fails with a clear error, never touching the file.
 
-The file is attached with row groups of ``ROW_GROUP_SIZE`` rows instead of DuckDB's 122,880. DuckDB
-writes an insert straight into the database file, compressed, once it fills a row group ("optimistic
-writing"); anything smaller is logged uncompressed in the WAL at commit, held in memory, and written a
-second time at the next checkpoint, which also rewrites the table's last, partly filled row group. A
-batch here is 1,300 (Gmail, 6 KB each) to 10,000 rows: with the default size no batch ever qualifies.
-Measured on the 200 MB benchmark: about 20 % less time and 100 MB less peak memory (BENCHMARKS.md).
-The size only applies to data written by this connection; the file stays a plain DuckDB database.
+Why delete + insert rather than DuckDB's MERGE ... UPDATE (which BigQuery uses): DuckDB keeps updated
+strings in memory, about three times their size, until the next checkpoint, and the checkpoint then
+rewrites every row group they touched. On the 200 MB all-updates pass that held 110 MB of DuckDB memory
+between batches and ran out of the 256 MB limit in some runs; delete + insert writes updates the way it
+writes inserts, peaks at 75 MB, and is faster (BENCHMARKS.md).
+
+The file is attached with row groups of ``ROW_GROUP_SIZE`` rows instead of DuckDB's 122,880. An insert
+that fills a row group is written straight into the database file, compressed ("optimistic writing");
+a smaller one is logged uncompressed in the WAL, held in memory, and written a second time at the next
+checkpoint. A batch here is 1,300 (Gmail, 6 KB each) to 10,000 rows, so with the default size none
+qualified. The size only applies to data this connection writes; the file stays a plain DuckDB database.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -32,19 +36,27 @@ from target_lorchestra.warehouse import MergeCounts, RawBatch
 
 logger = logging.getLogger("target-lorchestra.duckdb")
 
-ROW_GROUP_SIZE = 8_192
+ROW_GROUP_SIZE = 4_096
 
-_MERGE = """
-MERGE INTO {raw} AS t
-USING lorchestra_batch AS s
-ON t.idem_key = s.idem_key
-WHEN MATCHED AND s.seen_at >= t.last_seen THEN UPDATE SET
-    payload = s.payload, schema_ref = $schema_ref, last_seen = s.seen_at
-WHEN NOT MATCHED THEN INSERT
+# A batch is three statements in one transaction (the module docstring says why not MERGE ... UPDATE).
+# 1. The stored rows the batch replaces (its extraction is not older), with the first_seen they keep.
+_FIND_REPLACED = """
+CREATE OR REPLACE TEMP TABLE lorchestra_replaced AS
+SELECT t.idem_key, t.first_seen
+FROM {raw} AS t JOIN lorchestra_batch AS s ON t.idem_key = s.idem_key
+WHERE s.seen_at >= t.last_seen
+"""
+# 2. Those rows go.
+_DELETE_REPLACED = "DELETE FROM {raw} WHERE idem_key IN (SELECT idem_key FROM lorchestra_replaced)"
+# 3. Every batch row whose key is no longer stored comes in: new keys, and replacements keeping first_seen.
+#    An older replay's key is still stored, so it is skipped.
+_INSERT = """
+INSERT INTO {raw}
     (idem_key, source_system, connection_name, object_type, schema_ref, external_id, payload, first_seen, last_seen)
-    VALUES (s.idem_key, $source_system, $connection_name, $object_type, $schema_ref, s.external_id, s.payload,
-            s.seen_at, s.seen_at)
-RETURNING merge_action
+SELECT s.idem_key, $source_system, $connection_name, $object_type, $schema_ref, s.external_id, s.payload,
+       coalesce(r.first_seen, s.seen_at), s.seen_at
+FROM lorchestra_batch AS s LEFT JOIN lorchestra_replaced AS r ON r.idem_key = s.idem_key
+WHERE NOT EXISTS (SELECT 1 FROM {raw} AS t WHERE t.idem_key = s.idem_key)
 """
 
 
@@ -81,11 +93,9 @@ class DuckDBWarehouse:
         # choose per segment, DuckDB 2 tries its dictionary+FSST encoding first, which costs about five
         # times the rest of the load and gives a larger file (measured in BENCHMARKS.md).
         self.con.execute("SET force_compression = 'zstd'")
-        # A checkpoint rewrites the table's last, partly filled row group (up to 122,880 rows, hundreds of
-        # MB of payloads here): at the default 16 MB of WAL that happens after nearly every batch and the
-        # load turns superlinear. 64 MB checkpoints a quarter as often while keeping the not yet
-        # checkpointed updates (held in memory) well inside memory_limit.
-        self.con.execute("SET checkpoint_threshold = '64MB'")
+        # What still goes through the WAL (batches smaller than a row group) is checkpointed every 32 MB
+        # rather than every 16: half as many checkpoints, each rewriting only the last small row group.
+        self.con.execute("SET checkpoint_threshold = '32MB'")
         if self.memory_limit:
             # DuckDB's default (80% of RAM) lets its cache of table blocks grow with every run's data.
             try:
@@ -162,20 +172,21 @@ class DuckDBWarehouse:
     def _merge_locked(
         self, con: duckdb.DuckDBPyConnection, batch: RawBatch, staged: pa.Table, params: dict
     ) -> MergeCounts:
+        raw = self.tables["raw_objects"]
         con.register("lorchestra_batch", staged)
         try:
             con.begin()
-            actions = con.execute(_MERGE.format(raw=self.tables["raw_objects"]), params).fetchall()
+            con.execute(_FIND_REPLACED.format(raw=raw))
+            [(replaced,)] = con.execute(_DELETE_REPLACED.format(raw=raw)).fetchall()
+            [(written,)] = con.execute(_INSERT.format(raw=raw), params).fetchall()
+            con.execute("DROP TABLE lorchestra_replaced")
             con.commit()
         except duckdb.Error as exc:
             _rollback(con)
-            raise WarehouseError(f"MERGE into {self.tables['raw_objects']} failed: {_first_line(exc)}") from exc
+            raise WarehouseError(f"MERGE into {raw} failed: {_first_line(exc)}") from exc
         finally:
             con.unregister("lorchestra_batch")
-        counts = _count_actions(actions)
-        return MergeCounts(
-            rows=len(batch), distinct=staged.num_rows, inserted=counts.get("INSERT", 0), updated=counts.get("UPDATE", 0)
-        )
+        return MergeCounts(rows=len(batch), distinct=staged.num_rows, inserted=written - replaced, updated=replaced)
 
     def append_events(self, rows: list[dict]) -> None:
         con = self._require()
@@ -262,10 +273,6 @@ def describe_differences(expected: list[tuple], found: list[tuple]) -> list[str]
             nullable = "nullable" if have[n][2] == "YES" else "NOT NULL"
             out.append(f"column {n} is {nullable}, expected {'nullable' if want[n][2] == 'YES' else 'NOT NULL'}")
     return sorted(out)
-
-
-def _count_actions(actions: list[tuple[str]]) -> Counter[str]:
-    return Counter(action for (action,) in actions)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
