@@ -1,9 +1,9 @@
 """DuckDB back end: the embedded default, one local file.
 
 A batch is registered as an Arrow table (no per-record SQL) and applied in one transaction by three
-set-based statements: find the stored rows it replaces, delete them, insert every batch row whose key is
-not stored (new keys, and the replacements with the first_seen they keep). The statements' row counts
-are the exact inserted/updated counts. DuckDB allows one writing process per file: a second run waits up
+set-based statements: find the stored rows of its keys (one join), delete those it replaces, insert the
+new keys and the replacements (which keep their first_seen). The statements' row counts are the exact
+inserted/updated counts. DuckDB allows one writing process per file: a second run waits up
 to ``lock_timeout_seconds`` for the lock, then fails with a clear error, never touching the file.
 
 Why delete + insert rather than DuckDB's MERGE ... UPDATE (which BigQuery uses): DuckDB keeps updated
@@ -39,24 +39,23 @@ logger = logging.getLogger("target-lorchestra.duckdb")
 ROW_GROUP_SIZE = 4_096
 
 # A batch is three statements in one transaction (the module docstring says why not MERGE ... UPDATE).
-# 1. The stored rows the batch replaces (its extraction is not older), with the first_seen they keep.
-_FIND_REPLACED = """
-CREATE OR REPLACE TEMP TABLE lorchestra_replaced AS
-SELECT t.idem_key, t.first_seen
+# 1. The stored rows of the batch's keys, each with the first_seen it keeps and whether the batch replaces
+#    it (its extraction is not older) or is an older replay, which changes nothing.
+_FIND_STORED = """
+CREATE OR REPLACE TEMP TABLE lorchestra_stored AS
+SELECT t.idem_key, t.first_seen, s.seen_at >= t.last_seen AS replaced
 FROM {raw} AS t JOIN lorchestra_batch AS s ON t.idem_key = s.idem_key
-WHERE s.seen_at >= t.last_seen
 """
-# 2. Those rows go.
-_DELETE_REPLACED = "DELETE FROM {raw} WHERE idem_key IN (SELECT idem_key FROM lorchestra_replaced)"
-# 3. Every batch row whose key is no longer stored comes in: new keys, and replacements keeping first_seen.
-#    An older replay's key is still stored, so it is skipped.
+# 2. The replaced rows go.
+_DELETE_REPLACED = "DELETE FROM {raw} WHERE idem_key IN (SELECT idem_key FROM lorchestra_stored WHERE replaced)"
+# 3. New keys and replacements come in; a replacement keeps its first_seen.
 _INSERT = """
 INSERT INTO {raw}
     (idem_key, source_system, connection_name, object_type, schema_ref, external_id, payload, first_seen, last_seen)
 SELECT s.idem_key, $source_system, $connection_name, $object_type, $schema_ref, s.external_id, s.payload,
        coalesce(r.first_seen, s.seen_at), s.seen_at
-FROM lorchestra_batch AS s LEFT JOIN lorchestra_replaced AS r ON r.idem_key = s.idem_key
-WHERE NOT EXISTS (SELECT 1 FROM {raw} AS t WHERE t.idem_key = s.idem_key)
+FROM lorchestra_batch AS s LEFT JOIN lorchestra_stored AS r ON r.idem_key = s.idem_key
+WHERE r.idem_key IS NULL OR r.replaced
 """
 
 
@@ -176,10 +175,10 @@ class DuckDBWarehouse:
         con.register("lorchestra_batch", staged)
         try:
             con.begin()
-            con.execute(_FIND_REPLACED.format(raw=raw))
+            con.execute(_FIND_STORED.format(raw=raw))
             [(replaced,)] = con.execute(_DELETE_REPLACED.format(raw=raw)).fetchall()
             [(written,)] = con.execute(_INSERT.format(raw=raw), params).fetchall()
-            con.execute("DROP TABLE lorchestra_replaced")
+            con.execute("DROP TABLE lorchestra_stored")
             con.commit()
         except duckdb.Error as exc:
             _rollback(con)
