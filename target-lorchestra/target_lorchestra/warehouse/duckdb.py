@@ -126,8 +126,10 @@ class DuckDBWarehouse:
                 con.execute(f"ATTACH $path AS lorchestra (ROW_GROUP_SIZE {ROW_GROUP_SIZE})", {"path": str(path)})
                 con.execute("USE lorchestra")
                 return con
-            except duckdb.IOException as exc:
+            except BaseException as exc:
                 con.close()
+                if not isinstance(exc, duckdb.IOException):
+                    raise
                 locked = "lock" in str(exc).lower()
                 if locked and time.monotonic() < deadline:
                     time.sleep(0.5)
@@ -138,9 +140,6 @@ class DuckDBWarehouse:
                         f"{self.lock_timeout_seconds:g}s); DuckDB allows one writer at a time"
                     ) from exc
                 raise WarehouseError(f"cannot open duckdb_path {self.path!r}: {_first_line(exc)}") from exc
-            except BaseException:
-                con.close()
-                raise
 
     # -- writes ---------------------------------------------------------------------------------
 
