@@ -5,7 +5,7 @@ API calls the target makes (load jobs, query jobs, and among those the MERGE sta
 flushes (``Warehouse.merge`` calls). The goal: one load job and one MERGE per flush, whatever the
 record count; so it runs two sizes with two batch sizes and prints the counts per flush.
 
-The emulator is started from ``.venv-bqemulator`` (install: ``/work/shared/bigquery-emulator.md``)
+The emulator is started from ``.venv-bqemulator`` (install: ``setup/bigquery-emulator.md``)
 on free loopback ports and stopped at the end.
 """
 
@@ -71,7 +71,7 @@ def create_dataset(endpoint: str) -> str:
 
 def run_bigquery(args, work: Path, inp) -> None:
     if not EMULATOR.exists():
-        print(f"\n## bigquery: skipped, {EMULATOR} is not installed (see /work/shared/bigquery-emulator.md)")
+        print(f"\n## bigquery: skipped, {EMULATOR} is not installed (see setup/bigquery-emulator.md)")
         return
     print(f"\n## bigquery (emulator): {inp.nbytes / 1e6:.0f} MB, {inp.records:,} records\n")
     print("| batch_size_rows | flushes | load jobs | MERGE statements | other queries | wall |")

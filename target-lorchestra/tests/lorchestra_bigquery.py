@@ -1,9 +1,9 @@
 """BigQuery under test: the local emulator (bqemulator), started for the session, one fresh dataset per test.
 
-The emulator is started from ``/work/main/.venv-bqemulator`` (override with ``LORCHESTRA_BQEMULATOR``)
+The emulator is started from the repository's ``.venv-bqemulator`` (override with ``LORCHESTRA_BQEMULATOR``)
 on a free port, unless ``LORCHESTRA_BQ_ENDPOINT`` names one that already answers. It is never optional:
 if it cannot be started the tests fail with the reason, they are not skipped. Install it with the
-recipe in ``setup/bigquery-setup.md``.
+recipe in ``setup/bigquery-emulator.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from google.api_core.client_options import ClientOptions
+from google.api_core.exceptions import NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
@@ -62,7 +63,7 @@ def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory):
         return
     if not EMULATOR.exists():
         pytest.fail(
-            f"bqemulator not found at {EMULATOR}; install it per setup/bigquery-setup.md "
+            f"bqemulator not found at {EMULATOR}; install it per setup/bigquery-emulator.md "
             "(or set LORCHESTRA_BQEMULATOR / LORCHESTRA_BQ_ENDPOINT)",
             pytrace=False,
         )
@@ -155,7 +156,7 @@ class BigQueryUnderTest:
     def _exists(self, table: str) -> bool:
         try:
             self.client.get_table(self.ref(table))
-        except Exception:
+        except NotFound:  # only "not found" means absent; any other error fails the test
             return False
         return True
 

@@ -38,11 +38,12 @@ class BigQuerySettings:
 
     project_id: str | None
     dataset: str
-    location: str = "US"
+    location: str | None = None  # None: the dataset's own location
     credentials_path: str | None = None
     credentials_json: str | None = field(default=None, repr=False)
     api_endpoint: str | None = None
     staging_expiration_hours: int = 24
+    merge_retry_minutes: float = 10
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> BigQuerySettings:
@@ -55,11 +56,12 @@ class BigQuerySettings:
         settings = cls(
             project_id=bq.get("project_id") or None,
             dataset=dataset,
-            location=bq.get("location") or "US",
+            location=bq.get("location") or None,
             credentials_path=bq.get("credentials_path") or None,
             credentials_json=bq.get("credentials_json") or None,
             api_endpoint=bq.get("api_endpoint") or None,
             staging_expiration_hours=bq.get("staging_expiration_hours", 24),
+            merge_retry_minutes=bq.get("merge_retry_minutes", 10),
         )
         settings.validate()
         return settings
@@ -71,7 +73,7 @@ class BigQuerySettings:
             raise ConfigError(
                 f"bigquery.dataset must be a BigQuery dataset id (letters, digits, underscore), got {self.dataset!r}"
             )
-        if not isinstance(self.location, str) or not _LOCATION.match(self.location):
+        if self.location is not None and (not isinstance(self.location, str) or not _LOCATION.match(self.location)):
             raise ConfigError(f"bigquery.location must be a location such as US or europe-west2, got {self.location!r}")
         if self.api_endpoint is not None:
             parts = urlsplit(self.api_endpoint)
@@ -80,6 +82,11 @@ class BigQuerySettings:
                     f"bigquery.api_endpoint must be an http(s) URL such as https://bigquery.example:443, "
                     f"got {self.api_endpoint!r}"
                 )
+        minutes = self.merge_retry_minutes
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 <= minutes <= 360:
+            raise ConfigError(
+                f"bigquery.merge_retry_minutes must be a number of minutes from 0 to 360, got {minutes!r}"
+            )
         hours = self.staging_expiration_hours
         if isinstance(hours, bool) or not isinstance(hours, int) or hours < 1:
             raise ConfigError(f"bigquery.staging_expiration_hours must be a whole number >= 1, got {hours!r}")
