@@ -7,6 +7,7 @@ parameters, their location. The live suite (``-m bigquery_live``) measures the b
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -42,15 +43,11 @@ class Recorded:
         request = response.request
         if request.method == "POST" and request.path_url.split("?")[0].endswith("/jobs") and request.body:
             body = request.body if isinstance(request.body, (str, bytes)) else b""
-            try:
+            with contextlib.suppress(ValueError):  # a multipart upload (the load job) is not needed here
                 self.bodies.append(json.loads(body))
-            except ValueError:
-                pass  # a multipart upload (the load job): its metadata is not needed here
 
     def queries(self, prefix: str) -> list[dict]:
-        return [
-            b["configuration"]["query"] for b in self.bodies if b["jobReference"]["jobId"].startswith(prefix)
-        ]
+        return [b["configuration"]["query"] for b in self.bodies if b["jobReference"]["jobId"].startswith(prefix)]
 
 
 def open_recorded(bq: BigQueryUnderTest, **settings) -> tuple[BigQueryWarehouse, Recorded]:
@@ -71,7 +68,8 @@ def open_recorded(bq: BigQueryUnderTest, **settings) -> tuple[BigQueryWarehouse,
 def batch(*rows: tuple[str, int]) -> RawBatch:
     out = RawBatch(PROVENANCE)
     for external_id, seen_at in rows:
-        out.append(f"gmail:gmail-acct1:email:{external_id}", external_id, b'{"id": "%s"}' % external_id.encode(), seen_at)
+        payload = b'{"id": "%s"}' % external_id.encode()
+        out.append(f"gmail:gmail-acct1:email:{external_id}", external_id, payload, seen_at)
     return out
 
 
@@ -218,5 +216,5 @@ def test_a_location_that_contradicts_the_dataset_is_a_clear_error(eu_dataset, tm
 def test_a_matching_location_is_accepted_in_any_case(eu_dataset):
     warehouse, _ = open_recorded(eu_dataset, location="eu")
     warehouse.close()
-    with pytest.raises(ConfigError, match="bigquery.merge_retry_minutes"):
+    with pytest.raises(ConfigError, match=r"bigquery\.merge_retry_minutes"):
         BigQuerySettings.from_config({"bigquery": {"dataset": "d", "merge_retry_minutes": "soon"}})
