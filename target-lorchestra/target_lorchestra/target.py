@@ -224,7 +224,11 @@ class TargetLorchestra(Target):
         sink = self._sinks_active.get(message.stream)
         if sink is None or not self._takes_raw_records(sink):
             return False
-        external_id = records.external_id(message.record, sink.key_list)
+        try:
+            external_id = records.external_id(message.record, sink.key_list)
+        except records.OverLimit as over:
+            sink.set_aside(over.record, over.reason, line=self.message_reader.line_number)
+            return True
         if external_id is None:
             return False
         sink.process_raw_record(external_id, message.record, message.time_extracted)

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -151,7 +152,13 @@ class BigQueryUnderTest:
 
     def _query(self, sql: str) -> list[dict]:
         # The client already returns TIMESTAMP as aware UTC datetimes and JSON parsed into Python values.
-        return [dict(row.items()) for row in self.client.query(sql).result()]
+        # Row.items() deep-copies each value: JSON nested up to BigQuery's 500 levels needs more frames.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 5000))
+        try:
+            return [dict(row.items()) for row in self.client.query(sql).result()]
+        finally:
+            sys.setrecursionlimit(limit)
 
     def _exists(self, table: str) -> bool:
         try:
