@@ -43,24 +43,30 @@ from google.auth import exceptions as auth_exceptions
 from google.cloud import bigquery
 from requests import exceptions as requests_exceptions
 
-from target_lorchestra.errors import ConfigError, WarehouseError
+from target_lorchestra.errors import WarehouseError
 from target_lorchestra.tables import TABLES
 from target_lorchestra.warehouse import MergeCounts, RawBatch, checked_identifier
+from target_lorchestra.warehouse.bigquery_admin import BigQueryAdmin
 from target_lorchestra.warehouse.bigquery_schema import (
     API_RETRY,
     API_TIMEOUT,
     ensure_table,
     require_dataset,
     schema_fields,
-    table_definition,
 )
 from target_lorchestra.warehouse.bigquery_settings import (
     BigQuerySettings,
+    checked_location,
     checked_project,
     load_credentials,
     safe_message,
 )
-from target_lorchestra.warehouse.bigquery_sql import ACTIVE_RUNS, key_check_sql, merge_sql
+from target_lorchestra.warehouse.bigquery_sql import (
+    key_check_sql,
+    merge_sql,
+    parameter,
+    provenance_parameters,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -94,7 +100,7 @@ CHECK_JOB_PREFIX = "lorchestra_keycheck_"
 STAGING_LOADS_PER_TABLE = 500
 
 
-class BigQueryWarehouse:
+class BigQueryWarehouse(BigQueryAdmin):
     """raw_objects and event_log in one BigQuery dataset."""
 
     def __init__(
@@ -146,8 +152,7 @@ class BigQueryWarehouse:
         with self._api("checking the dataset"):
             dataset = require_dataset(self.client, self._dataset_ref())
         self.location = checked_location(self.settings.location, dataset)
-        # Every job runs where the dataset lives (a job sent elsewhere fails with "not found in location").
-        self.client._location = self.location
+        # Every job is sent with this location: a job run elsewhere fails with "not found in location".
 
     def close(self) -> None:
         """Delete this run's staging table, unless a MERGE failed (it then expires on its own)."""
@@ -200,62 +205,14 @@ class BigQueryWarehouse:
         client = self._require()
         names = {kind: self._sql_name(name) for kind, name in self.tables.items()}
         job_config = bigquery.QueryJobConfig(
-            query_parameters=[_parameter(k, v) for k, v in (params or {}).items()],
+            query_parameters=[parameter(k, v) for k, v in (params or {}).items()],
             default_dataset=self._dataset_ref(),
         )
         with self._api("running a query"):
-            return [dict(row.items()) for row in client.query(sql.format(**names), job_config=job_config).result()]
-
-    # -- administration (lorchestra migrate) ---------------------------------------------------
-
-    #: tables.py already names BigQuery types.
-    type_names: t.ClassVar[dict[str, str]] = {}
-
-    def describe(self, name: str) -> list[tuple[str, str, str]] | None:
-        with self._api(f"describing {name}"):
-            try:
-                table = self._require().get_table(self._ref(checked_identifier(name, "table")))
-            except api_exceptions.NotFound:
-                return None
-        return [(f.name, f.field_type, "NO" if f.mode == "REQUIRED" else "YES") for f in table.schema]
-
-    def copy_table(self, source: str, destination: str) -> int:
-        """Archive ``source`` with CREATE TABLE ... AS SELECT, never a copy job.
-
-        Rows streamed into ``event_log`` stay in the streaming buffer for a while and "can take up to 90
-        minutes to become available for copy operations" (DML docs, Limitations), so a copy job could
-        silently leave the newest events behind. A query reads the streaming buffer too.
-        """
-        sql = f"CREATE TABLE {self._sql_name(destination)} AS SELECT * FROM {self._sql_name(source)}"
-        with self._api(f"archiving {source} to {destination}"):
-            self._require().query(
-                sql, job_config=bigquery.QueryJobConfig(labels={"lorchestra_step": "archive"})
-            ).result()
-        return self.row_count(destination)
-
-    def active_runs(self, event_log: str, *, hours: float = 6.0) -> list[str]:
-        """correlation_ids of target runs on ``event_log`` that started in the last ``hours`` and never completed."""
-        if self.describe(event_log) is None:
-            return []
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
-        sql = ACTIVE_RUNS.format(event_log=self._sql_name(event_log))
-        job_config = bigquery.QueryJobConfig(query_parameters=[_parameter("since", since)])
-        with self._api(f"looking for running jobs in {event_log}"):
-            rows = self._require().query(sql, job_config=job_config).result()
-        return sorted(str(row["correlation_id"]) for row in rows)
-
-    def drop_table(self, name: str) -> None:
-        with self._api(f"dropping {name}"):
-            self._require().delete_table(self._ref(checked_identifier(name, "table")))
-
-    def create_table(self, kind: str, name: str) -> None:
-        with self._api(f"creating {name}"):
-            self._require().create_table(table_definition(TABLES[kind], self._ref(checked_identifier(name, "table"))))
-
-    def row_count(self, name: str) -> int:
-        with self._api(f"counting rows of {name}"):
-            [row] = list(self._require().query(f"SELECT COUNT(*) AS n FROM {self._sql_name(name)}").result())
-        return int(row["n"])
+            return [
+                dict(row.items())
+                for row in client.query(sql.format(**names), job_config=job_config, location=self.location).result()
+            ]
 
     # -- the flush, step by step ------------------------------------------------------------------
 
@@ -301,7 +258,12 @@ class BigQueryWarehouse:
         self.staging_loads += 1
         with self._api(f"loading the batch into staging table {staging.table_id}"):
             job = client.load_table_from_file(
-                buffer, staging, job_config=job_config, job_id_prefix=LOAD_JOB_PREFIX, rewind=True
+                buffer,
+                staging,
+                job_config=job_config,
+                job_id_prefix=LOAD_JOB_PREFIX,
+                rewind=True,
+                location=self.location,
             )
             job.result()
 
@@ -354,7 +316,11 @@ class BigQueryWarehouse:
     def _key_check(self, client: bigquery.Client, sql: str, params: list, raw_name: str) -> dict[str, int]:
         job_config = bigquery.QueryJobConfig(query_parameters=params, labels={"lorchestra_step": "key_check"})
         with self._api(f"checking the batch's keys in {raw_name}"):
-            [row] = list(client.query(sql, job_config=job_config, job_id_prefix=CHECK_JOB_PREFIX).result())
+            [row] = list(
+                client.query(
+                    sql, job_config=job_config, job_id_prefix=CHECK_JOB_PREFIX, location=self.location
+                ).result()
+            )
         check = {k: int(row[k] or 0) for k in ("distinct_keys", "inserted", "updated", "duplicated")}
         if check["duplicated"]:
             raise WarehouseError(
@@ -368,7 +334,7 @@ class BigQueryWarehouse:
         job_config = bigquery.QueryJobConfig(query_parameters=params, labels={"lorchestra_step": "merge"})
         raw_name = self.tables["raw_objects"]
         with self._api(f"MERGE into {raw_name}"):
-            job = client.query(sql, job_config=job_config, job_id_prefix=MERGE_JOB_PREFIX)
+            job = client.query(sql, job_config=job_config, job_id_prefix=MERGE_JOB_PREFIX, location=self.location)
             job.result()
         stats = job.dml_stats
         if stats is not None:
@@ -431,41 +397,6 @@ class BigQueryWarehouse:
     def _sql_name(self, table: str) -> str:
         """A backquoted table path; every part is a validated identifier, so nothing can escape the quotes."""
         return f"`{self.project}.{self.settings.dataset}.{checked_identifier(table, 'table')}`"
-
-
-def provenance_parameters(batch: RawBatch) -> list[bigquery.ScalarQueryParameter]:
-    """The batch's clustering columns as parameters: constants of a batch, so BigQuery can prune on them."""
-    prov = batch.provenance
-    return [
-        bigquery.ScalarQueryParameter("source_system", "STRING", prov.source_system),
-        bigquery.ScalarQueryParameter("connection_name", "STRING", prov.connection_name),
-        bigquery.ScalarQueryParameter("object_type", "STRING", prov.object_type),
-    ]
-
-
-def checked_location(configured: str | None, dataset: bigquery.Dataset) -> str | None:
-    """The dataset's location; a configured ``location`` that names another one is a configuration error."""
-    actual = dataset.location
-    if configured and actual and configured.lower() != actual.lower():
-        raise ConfigError(
-            f"bigquery.location is {configured!r} but dataset {dataset.project}:{dataset.dataset_id} is in "
-            f"{actual!r}; remove the setting (the dataset's location is used) or set it to {actual!r}"
-        )
-    return actual or configured
-
-
-def _parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:
-    if isinstance(value, bool):
-        kind = "BOOL"
-    elif isinstance(value, int):
-        kind = "INT64"
-    elif isinstance(value, float):
-        kind = "FLOAT64"
-    elif isinstance(value, dt.datetime):
-        kind = "TIMESTAMP"
-    else:
-        kind = "STRING"
-    return bigquery.ScalarQueryParameter(name, kind, value)
 
 
 class _Conflict(Exception):  # noqa: N818 - internal signal, never escapes BigQueryWarehouse

@@ -25,6 +25,9 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 
 from target_lorchestra.errors import ConfigError, WarehouseError
 
+if t.TYPE_CHECKING:
+    from google.cloud import bigquery
+
 # Project ids: 6-30 lowercase letters, digits, hyphens, starting with a letter; optionally domain-scoped
 # ("example.com:my-project"). Dataset ids: letters, digits, underscores. These end up in SQL text.
 _PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -116,6 +119,17 @@ class BigQuerySettings:
                     fragments.append(value)
                     fragments.extend(line for line in value.splitlines() if len(line) >= 16)
         return fragments
+
+
+def checked_location(configured: str | None, dataset: bigquery.Dataset) -> str | None:
+    """The dataset's location; a configured ``location`` that names another one is a configuration error."""
+    actual = dataset.location
+    if configured and actual and configured.lower() != actual.lower():
+        raise ConfigError(
+            f"bigquery.location is {configured!r} but dataset {dataset.project}:{dataset.dataset_id} is in "
+            f"{actual!r}; remove the setting (the dataset's location is used) or set it to {actual!r}"
+        )
+    return actual or configured
 
 
 def checked_project(value: object) -> str:

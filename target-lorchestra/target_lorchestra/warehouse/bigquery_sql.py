@@ -34,6 +34,14 @@ numbers with no FLOAT64 at all and nesting deeper than 500 (``records.py``), on 
 
 from __future__ import annotations
 
+import datetime as dt
+import typing as t
+
+from google.cloud import bigquery
+
+if t.TYPE_CHECKING:
+    from target_lorchestra.warehouse import RawBatch
+
 #: Provenance parameters of every statement of a flush (constants of the batch).
 PROVENANCE_PARAMS = ("source_system", "connection_name", "object_type")
 
@@ -97,3 +105,27 @@ WHERE s.event_type = 'job.started' AND s.created_at >= @since
   )
 GROUP BY s.correlation_id
 """
+
+
+def provenance_parameters(batch: RawBatch) -> list[bigquery.ScalarQueryParameter]:
+    """The batch's clustering columns as parameters: constants of a batch, so BigQuery can prune on them."""
+    prov = batch.provenance
+    return [
+        bigquery.ScalarQueryParameter("source_system", "STRING", prov.source_system),
+        bigquery.ScalarQueryParameter("connection_name", "STRING", prov.connection_name),
+        bigquery.ScalarQueryParameter("object_type", "STRING", prov.object_type),
+    ]
+
+
+def parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:
+    if isinstance(value, bool):
+        kind = "BOOL"
+    elif isinstance(value, int):
+        kind = "INT64"
+    elif isinstance(value, float):
+        kind = "FLOAT64"
+    elif isinstance(value, dt.datetime):
+        kind = "TIMESTAMP"
+    else:
+        kind = "STRING"
+    return bigquery.ScalarQueryParameter(name, kind, value)
