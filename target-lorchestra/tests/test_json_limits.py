@@ -3,7 +3,8 @@
 BigQuery's JSON type nests at most 500 levels, and PARSE_JSON fails on a number with no FLOAT64 at all.
 Such a record used to fail its MERGE on BigQuery on every later run (and land on DuckDB): now the target
 sets it aside on both, as an ``upsert.failed`` dead-letter event with its idem_key, line and reason
-(never the payload), and goes on.
+(never the payload), and goes on. (A number overflowing FLOAT64 used to be a "fails" kind of the bad-input
+catalogue; it is covered here now.)
 """
 
 from __future__ import annotations
