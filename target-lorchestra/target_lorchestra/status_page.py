@@ -79,17 +79,17 @@ def render_page(report: Report, *, warehouse: str = "") -> str:
         f"<style>{CSS}</style></head><body>",
         "<header><h1>lorchestra status</h1>",
         f'<span class="meta">as of {report.now:%Y-%m-%d %H:%M} UTC · {escape(warehouse)} · late when the last'
-        f" success is older than {report.late_factor:g}× the schedule&#39;s interval</span>",
+        f" success is older than {report.late_factor:g}&times; the schedule&#39;s interval</span>",
         f'<span class="pills">{pills}</span></header>',
         _table(report),
         '<section class="charts">',
         '<figure id="chart-records"><h2>Records per day</h2>',
-        f"<figcaption>{start:%d %b} – {report.now:%d %b %Y} (UTC days); bars scaled per row, its busiest day"
+        f"<figcaption>{start:%d %b} &ndash; {report.now:%d %b %Y} (UTC days); bars scaled per row, its busiest day"
         " on the right; red dot = a day with a failed run</figcaption>",
         _records_chart(report),
         "</figure>",
         '<figure id="chart-durations"><h2>Run durations</h2>',
-        "<figcaption>every run of the last 30 days, seconds on a log scale; red × = a failed run</figcaption>",
+        "<figcaption>every run of the last 30 days, seconds on a log scale; red &times; = a failed run</figcaption>",
         _durations_chart(report),
         "</figure></section>",
     ]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from lorchestra_harness import run_target
-
 from target_lorchestra.cli import main
 
 HOUR = dt.timedelta(hours=1)
