@@ -217,7 +217,7 @@ def build_report(
         row.runs_failed_30d = sum(run.failed for run in row.runs)
         row.runs_ok_30d = len(row.runs) - row.runs_failed_30d
         _judge(row, now, late_factor)
-    ordered = sorted(rows.values(), key=lambda r: (r.source_system or "~", r.connection_name, r.object_type or ""))
+    ordered = sorted(rows.values(), key=lambda r: r.key)
     return Report(now, late_factor, ordered, unattributed)
 
 
@@ -262,7 +262,9 @@ def duration(seconds: float | None) -> str:
     """``5400`` -> ``1h 30m``; the two largest units, never more."""
     if seconds is None:
         return "-"
-    seconds = max(0, int(seconds))
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f}s"
+    seconds = int(seconds)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):

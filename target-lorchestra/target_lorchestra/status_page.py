@@ -35,13 +35,16 @@ h2 { font-size: 14px; margin: 0 0 4px; }
 .fresh { background: var(--fresh); } .late { background: var(--late); }
 .failing { background: var(--failing); } .never { background: var(--never); }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { padding: 3px 8px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
+th, td { padding: 3px 8px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top;
+         white-space: nowrap; }
 th { font-size: 11px; text-transform: uppercase; letter-spacing: .03em; color: var(--muted);
      border-bottom: 2px solid var(--rule); }
 td.num, th.num { text-align: right; }
 tr.failing-row td { background: #fff5f5; }
-.error { color: var(--failing); font-size: 12px; max-width: 46ch; overflow: hidden; text-overflow: ellipsis;
-         white-space: nowrap; }
+.error { color: var(--failing); font-size: 12px; }
+td.error div { max-width: 42ch; overflow: hidden; text-overflow: ellipsis; }
+.scroll { overflow-x: auto; }
+ul.failures { margin: 6px 0 0; padding-left: 18px; color: var(--failing); white-space: normal; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; margin-top: 14px; }
 figure { margin: 0; border: 1px solid var(--rule); border-radius: 6px; padding: 8px 10px; }
 figcaption { color: var(--muted); font-size: 12px; margin-bottom: 4px; }
@@ -55,9 +58,11 @@ svg .axis text { fill: var(--muted); }
   body { padding: 0; max-width: none; font-size: 8.5px; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   h1 { font-size: 14px; }
+  h2 { font-size: 10px; }
   th, td { padding: 1px 5px; }
   th { font-size: 7.5px; }
-  .error { font-size: 8px; }
+  .error, ul.failures { font-size: 8px; }
+  .scroll { overflow: visible; }
   .charts { grid-template-columns: 1fr 1fr; gap: 8px; margin-top: 6px; break-inside: avoid; }
   figure { padding: 4px 6px; }
   figcaption { font-size: 8.5px; }
@@ -109,7 +114,7 @@ def _table(report: Report) -> str:
     display = table_rows(report)
     numeric = {"age", "every", "ins/upd 24h", "ins/upd 7d", "objects"}
     headers = ["state", *(h for h in display[0] if h != "state"), "runs 30 d ok/failed", "last error"]
-    out = ['<table id="status"><thead><tr>']
+    out = ['<div class="scroll"><table id="status"><thead><tr>']
     out += [f'<th class="{"num" if h in numeric else ""}">{escape(h)}</th>' for h in headers]
     out.append("</tr></thead><tbody>")
     for row, cells in zip(report.rows, display, strict=True):
@@ -121,14 +126,23 @@ def _table(report: Report) -> str:
                 out.append(f'<td class="{"num" if header in numeric else ""}">{escape(value)}</td>')
         out.append(f'<td class="num">{row.runs_ok_30d}/{row.runs_failed_30d}</td>')
         error = row.error or ""
-        out.append(f'<td class="error" title="{escape(error)}">{escape(error)}</td></tr>')
-    out.append("</tbody></table>")
+        out.append(f'<td class="error"><div title="{escape(error)}">{escape(error)}</div></td></tr>')
+    out.append("</tbody></table></div>")
+    failing = [r for r in report.rows if r.state == FAILING]
+    if failing:  # the errors in full, as the table cuts them
+        out.append('<ul class="failures">')
+        out += [
+            f"<li><b>{escape(r.connection_name)} · {escape(r.object_type or '-')}</b> failing since"
+            f" {r.last_failure:%Y-%m-%d %H:%M} UTC: {escape(r.error or '')}</li>"
+            for r in failing
+        ]
+        out.append("</ul>")
     return "".join(out)
 
 
 # -- charts: one band per table row, the label column on the left, time running left to right -------
 
-LABEL_W, PLOT_W, RIGHT_W, BAND_H, TOP, AXIS_H = 190, 400, 50, 17, 6, 22
+LABEL_W, PLOT_W, RIGHT_W, BAND_H, TOP, AXIS_H = 220, 400, 56, 17, 6, 22
 
 
 def _frame(report: Report, title_right: str) -> tuple[list[str], int, int]:
@@ -183,8 +197,8 @@ def _records_chart(report: Report) -> str:
         records, failures = [0] * DAYS, [0] * DAYS
         for run in row.runs:
             day = _day_index(report, run.at)
-            if 0 <= day < DAYS:
-                records[day] += run.records
+            if 0 <= day < DAYS:  # a failed run commits nothing: its records are not counted
+                records[day] += 0 if run.failed else run.records
                 failures[day] += run.failed
         peak = max(records)
         for day in range(DAYS):
@@ -194,12 +208,12 @@ def _records_chart(report: Report) -> str:
                 h = max(1.5, (BAND_H - 4) * records[day] / peak)
                 svg.append(
                     f'<rect x="{x + 1:.1f}" y="{y + BAND_H - 1 - h:.1f}" width="{step - 2:.1f}" height="{h:.1f}"'
-                    f' fill="var(--bar)"><title>{escape(row.connection_name)} {date}: {records[day]} records'
-                    "</title></rect>"
+                    f' class="bar" fill="var(--bar)">'
+                    f"<title>{escape(row.connection_name)} {date}: {records[day]} records</title></rect>"
                 )
             if failures[day]:
                 svg.append(
-                    f'<circle cx="{x + step / 2:.1f}" cy="{y + 4}" r="3" fill="var(--failing)">'
+                    f'<circle class="failure" cx="{x + step / 2:.1f}" cy="{y + 4}" r="3" fill="var(--failing)">'
                     f"<title>{escape(row.connection_name)} {date}: {failures[day]} failed run(s)</title></circle>"
                 )
         svg.append(f'<text x="{LABEL_W + PLOT_W + 4}" y="{y + BAND_H - 5}">{peak:,}</text>')
@@ -223,12 +237,14 @@ def _durations_chart(report: Report) -> str:
         if run.failed:
             tip += f", FAILED: {escape(run.error or '')}"
             svg.append(
-                f'<path d="M{x - 3:.1f},{y - 3:.1f}l6,6m0,-6l-6,6" stroke="var(--failing)" stroke-width="1.8">'
+                f'<path class="failure" d="M{x - 3:.1f},{y - 3:.1f}l6,6m0,-6l-6,6" stroke="var(--failing)"'
+                f' stroke-width="1.8">'
                 f"<title>{tip}</title></path>"
             )
         else:
             svg.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="var(--bar)" fill-opacity=".75"><title>{tip}</title>'
+                f'<circle class="run" cx="{x:.1f}" cy="{y:.1f}" r="2" fill="var(--bar)" fill-opacity=".75">'
+                f"<title>{tip}</title>"
                 "</circle>"
             )
     svg.append(f'<text x="{LABEL_W + PLOT_W + 4}" y="{TOP + 9}">max {duration(longest)}</text>')
