@@ -23,9 +23,11 @@ DEFAULT_LATE_FACTOR = 2.0
 #: How far back the page's charts (and the per-run rows behind them) reach.
 HISTORY = dt.timedelta(days=30)
 
-# Timestamps are inlined as quoted ISO literals with an explicit offset ({now}, {since}): both engines
-# coerce such a literal to the column's TIMESTAMP exactly, whatever the session time zone, and the
-# warehouse layer's parameter syntax differs between them ($name vs @name).
+# Timestamps are inlined as quoted ISO literals with an explicit offset ({now}, {since}), written by
+# isoformat(), never user text. Both engines coerce such a literal to the column's TIMESTAMP exactly
+# (BigQuery's lexical reference: a string literal in canonical timestamp format coerces where a timestamp
+# is expected; DuckDB honours the offset whatever its session time zone), while the warehouse layer's
+# parameter syntax differs between them ($name vs @name).
 LAST_RUNS = """
 SELECT source_system, connection_name, target_object_type AS object_type, event_type,
        MAX(created_at) AS last_at, COUNT(*) AS n

@@ -149,3 +149,31 @@ def test_text_table_and_bad_clock(duckdb_wh, tmp_path, capsys):
         main(["status", "--duckdb-path", str(duckdb_wh.path), "--now", "yesterday"])
     assert exited.value.code == 2
     assert "not an ISO 8601 timestamp: 'yesterday'" in capsys.readouterr().err
+
+
+def test_an_extractor_without_select_covers_every_stream_it_sends(duckdb_wh, tmp_path, capsys):
+    project = textwrap.dedent(
+        """\
+        plugins:
+          extractors:
+            - name: tap-dataverse
+              config: {connection_name: dataverse-clinic}
+        schedules:
+          - name: dataverse_every_two_hours
+            extractor: tap-dataverse
+            loader: target-lorchestra
+            transform: skip
+            interval: 0 */2 * * *
+        """
+    )
+    code, report = status(duckdb_wh, tmp_path, capsys, project=project)
+    assert code == 1
+    assert [(r["connection_name"], r["object_type"], r["state"]) for r in report["rows"]] == [
+        ("dataverse-clinic", None, "never run")
+    ]
+    assert run_target(duckdb_wh, "multi_stream.singer", tmp_path=tmp_path).returncode == 0
+    code, report = status(duckdb_wh, tmp_path, capsys, *at(dt.datetime.now(dt.UTC) + 5 * HOUR), project=project)
+    rows = [r for r in report["rows"] if r["connection_name"] == "dataverse-clinic"]
+    assert len(rows) > 1
+    assert all(r["object_type"] for r in rows)
+    assert {(r["schedule"], r["every_seconds"], r["state"]) for r in rows} == {("0 */2 * * *", 7200, "late")}
