@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
+from target_lorchestra.errors import ConfigError
 from target_lorchestra.status import DEFAULT_LATE_FACTOR, build_report, render_text
 from target_lorchestra.status_schedules import load_expectations
 
@@ -31,7 +33,9 @@ def positive(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--project", default=".", help="the Meltano project directory (its meltano.yml: the schedules)")
+    parser.add_argument(
+        "--project", help="the Meltano project directory, whose meltano.yml has the schedules (default: .)"
+    )
     parser.add_argument(
         "--late-factor",
         type=positive,
@@ -53,7 +57,15 @@ def run(args: argparse.Namespace, config: dict) -> int:
     from target_lorchestra.warehouse import open_warehouse
 
     now = args.now or dt.datetime.now(dt.UTC)
-    expectations = load_expectations(Path(args.project) / "meltano.yml", now)
+    project_file = Path(args.project or ".") / "meltano.yml"
+    if not project_file.exists():
+        if args.project:
+            raise ConfigError(f"--project {args.project}: no meltano.yml there")
+        print(
+            "lorchestra status: no meltano.yml here (see --project): no schedules, so nothing can be late or never run",
+            file=sys.stderr,
+        )
+    expectations = load_expectations(project_file, now)
     warehouse = open_warehouse(config)
     try:
         report = build_report(warehouse, expectations, now=now, late_factor=args.late_factor)

@@ -177,3 +177,10 @@ def test_an_extractor_without_select_covers_every_stream_it_sends(duckdb_wh, tmp
     assert len(rows) > 1
     assert all(r["object_type"] for r in rows)
     assert {(r["schedule"], r["every_seconds"], r["state"]) for r in rows} == {("0 */2 * * *", 7200, "late")}
+
+
+def test_a_project_without_meltano_yml_is_refused(duckdb_wh, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["status", "--duckdb-path", str(duckdb_wh.path), "--project", str(tmp_path)])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip() == f"lorchestra status failed: --project {tmp_path}: no meltano.yml there"
