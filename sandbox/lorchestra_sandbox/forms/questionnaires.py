@@ -276,6 +276,8 @@ def followup(rng: random.Random) -> tuple[_FormBuilder, bool]:
         "A two-minute check-in after your session. Your therapist reviews this before your next visit.",
         email="DO_NOT_COLLECT",
     )
+    # A graded quiz: the GAD-2 rows score 0-3 each, so every response carries a totalScore.
+    b.form["settings"]["quizSettings"] = {"isQuiz": True}
     b.question(
         "Session date",
         {"dateQuestion": {"includeYear": True}},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from lorchestra_sandbox.forms.model import AnswerMaker, StoredForm, StoredResponse, ns_at
-from lorchestra_sandbox.forms.people import person, response_id
+from lorchestra_sandbox.forms.people import PHQ_COLUMNS, person, response_id
 from lorchestra_sandbox.forms.questionnaires import followup, intake_adult, intake_child, ipip120
 
 SCOPE = "https://www.googleapis.com/auth/"
@@ -70,5 +70,9 @@ def add_response(stored: StoredForm, rng: random.Random, create_ns: int, last_ns
         answers=stored.answer_maker.answers(rng, who),
         respondent_email=who["email"] if stored.collect_email else None,
     )
+    if stored.form["settings"]["quizSettings"].get("isQuiz"):
+        # Graded: points for the answers given on a scored grid (PHQ/GAD columns score 0-3).
+        values = [a["value"] for answer in response.answers.values() for a in answer["textAnswers"]["answers"]]
+        response.total_score = float(sum(PHQ_COLUMNS.index(v) for v in values if v in PHQ_COLUMNS))
     stored.responses[response.response_id] = response
     return response
