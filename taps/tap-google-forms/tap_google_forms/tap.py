@@ -111,7 +111,7 @@ class TapGoogleForms(Tap):
             default=24,
             title="Full listing every (h)",
             description="A run lists every response (one call per 5,000) when the last complete listing "
-            "started this long ago, so no edited response is missed for longer; 0: every run.",
+            "started this long ago, so no edited response is missed for longer; 0 means every run.",
         ),
         th.Property(
             "max_tries",
