@@ -29,10 +29,9 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlencode
 
+from lorchestra_sandbox.core import ProviderApp
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
-
-from lorchestra_sandbox.core import ProviderApp
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
