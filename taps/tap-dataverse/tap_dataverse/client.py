@@ -165,9 +165,7 @@ class DataverseStream(RESTStream[t.Any]):
     def selected_columns(self) -> list[str]:
         """The columns to ``$select``: those of the schema the catalog selects (annotations come with them)."""
         return [
-            name
-            for name in self.schema["properties"]
-            if "@" not in name and self.mask.get(("properties", name), True)
+            name for name in self.schema["properties"] if "@" not in name and self.mask.get(("properties", name), True)
         ]
 
     @override
