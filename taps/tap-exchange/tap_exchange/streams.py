@@ -22,7 +22,12 @@ else:
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from singer_sdk import singerlib as singer
     from singer_sdk.helpers.types import Context
+
+
+#: Message properties Graph returns only when ``$select`` names them (message resource reference).
+ON_SELECT_ONLY = ("uniqueBody", "internetMessageHeaders")
 
 
 def _instant(value: str) -> dt.datetime:
@@ -85,18 +90,29 @@ class EmailStream(GraphStream):
 
     # -- delta rounds ---------------------------------------------------------------------------
 
+    @override
+    @property
+    def metadata(self) -> singer.MetadataMapping:
+        """Discovered metadata: the properties Graph returns only on ``$select`` are not selected by default."""
+        fresh = self._metadata is None and not self._tap_input_catalog
+        metadata = super().metadata
+        if fresh:
+            for name in ON_SELECT_ONLY:
+                metadata[("properties", name)].selected_by_default = False
+        return metadata
+
     @cached_property
     def select(self) -> str | None:
-        """``$select`` for the delta rounds: None (Graph's default properties) unless the catalog leaves some out.
+        """``$select`` for the delta rounds: None (Graph's default properties) unless the catalog differs.
 
-        With every property selected the tap asks for Graph's default set, so properties Graph adds later
-        still reach the record (``additionalProperties``). ``uniqueBody`` and ``internetMessageHeaders``
-        are returned only when selected by name, so they are requested only through a catalog that leaves
-        other properties out. ``receivedDateTime`` is always requested: ``start_date`` is applied to it.
+        With the default selection the tap asks for Graph's default set, so properties Graph adds later
+        still reach the record (``additionalProperties``). Otherwise it names the selected properties:
+        fewer (e.g. no ``body``), or more (``uniqueBody`` and ``internetMessageHeaders``, which Graph
+        returns only when named). ``receivedDateTime`` is always requested: ``start_date`` is applied to it.
         """
         properties = [p for p in self.schema["properties"] if not p.startswith("@")]
-        chosen = [p for p in properties if p == "receivedDateTime" or self.mask.get(("properties", p), True)]
-        if len(chosen) == len(properties):
+        chosen = [p for p in properties if p == "receivedDateTime" or self.mask.get(("properties", p), False)]
+        if chosen == [p for p in properties if p not in ON_SELECT_ONLY]:
             return None
         return ",".join(chosen)
 

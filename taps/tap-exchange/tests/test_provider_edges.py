@@ -80,9 +80,12 @@ def test_deselected_properties_are_not_requested(app, config, run_tap, expected)
     from tap_exchange.tap import TapExchange
 
     catalog = TapExchange(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"][0]["metadata"]:
-        if entry["breadcrumb"] in (["properties", "body"], ["properties", "uniqueBody"]):
-            entry["metadata"]["selected"] = False
+    by_breadcrumb = {tuple(e["breadcrumb"]): e["metadata"] for e in catalog["streams"][0]["metadata"]}
+    # returned by Graph only when named in $select: offered, not selected by default
+    assert by_breadcrumb[("properties", "uniqueBody")]["selected-by-default"] is False
+    assert by_breadcrumb[("properties", "internetMessageHeaders")]["selected-by-default"] is False
+    by_breadcrumb[("properties", "body")]["selected"] = False
+    by_breadcrumb[("properties", "internetMessageHeaders")]["selected"] = True
 
     run = run_tap(config, catalog=catalog)
 
