@@ -217,7 +217,9 @@ def test_select_is_honoured_and_carried_in_the_links(graph):
         f"{graph.url}/v1.0/users/{BEN}/mailFolders?$select=id,childFolderCount", headers=hdrs, timeout=5
     ).json()["value"]
     assert all(set(f) == {"id", "childFolderCount"} for f in folders)
-    bad = requests.get(f"{graph.url}/v1.0/users/{BEN}/mailFolders/inbox/messages/delta?$select=nope", headers=hdrs, timeout=5)
+    bad = requests.get(
+        f"{graph.url}/v1.0/users/{BEN}/mailFolders/inbox/messages/delta?$select=nope", headers=hdrs, timeout=5
+    )
     assert bad.status_code == 400
     assert "nope" in bad.json()["error"]["message"]
 

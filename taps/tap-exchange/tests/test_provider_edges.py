@@ -108,3 +108,23 @@ def test_every_property_selected_asks_for_graphs_default_set(app, config, run_ta
 
     assert not [c for c in app.api_calls() if c.path.endswith("/messages/delta") and "$select" in c.query]
     assert all(record == expected()[record["id"]] for record in run.records)
+
+
+def test_a_refused_link_leaves_state_even_when_the_full_round_then_fails(
+    app, make_config, run_tap, expected, set_faults
+):
+    """Today's bug: a 400 resyncRequired kept the broken link in STATE, so every later run failed."""
+    from singer_sdk.exceptions import RetriableAPIError
+
+    config = make_config(max_request_tries=2)
+    first = run_tap(config)
+    # 3 folder listings and the refused delta link succeed, then the upstream dies during the full round
+    set_faults(expire_sync=True, sync_error_status=400, sync_error_code="resyncRequired", fail_after=4, retry_after=0)
+
+    broken = run_tap(config, state=first.states[-1], expect_error=RetriableAPIError)
+
+    reset = [p for p in broken.partitions().values() if "delta_link" not in p and "next_link" not in p]
+    assert len(reset) == 1  # the refused folder: its broken link is gone from the last STATE
+    set_faults(fail_after=None)
+    healed = run_tap(config, state=broken.states[-1])
+    assert set(healed.ids) == set(expected())  # every folder's link was refused: all synced again
