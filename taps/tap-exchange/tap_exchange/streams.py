@@ -149,6 +149,13 @@ class EmailStream(GraphStream):
             self.logger.warning("The catalog's property selection changed; folder …%s is synced again.", folder_id[-8:])
             state.pop("next_link", None)
             state.pop("delta_link", None)
+        if (state.get("next_link") or state.get("delta_link")) and self.start_date and not state.get("no_filter"):
+            # Links stored before this version were opened with $filter=receivedDateTime ge start_date,
+            # which Graph caps at 5,000 messages: the folder is read again so nothing stays missing.
+            self.logger.warning("Folder …%s was synced with a capped $filter; it is synced again.", folder_id[-8:])
+            state.pop("next_link", None)
+            state.pop("delta_link", None)
+        state["no_filter"] = True  # this folder's links are opened without $filter
         state.pop("select", None)
         if self.select:
             state["select"] = self.select  # the links carry it: a new selection needs new links

@@ -128,3 +128,20 @@ def test_a_refused_link_leaves_state_even_when_the_full_round_then_fails(
     set_faults(fail_after=None)
     healed = run_tap(config, state=broken.states[-1])
     assert set(healed.ids) == set(expected())  # every folder's link was refused: all synced again
+
+
+def test_links_stored_with_a_capped_filter_are_replaced(app, make_config, run_tap, expected, caplog):
+    """STATE written before this fix holds links opened with the capped $filter: those folders start over."""
+    start = "2024-09-01T00:00:00Z"
+    config = make_config(start_date=start)
+    first = run_tap(config)
+    old_state = first.states[-1]
+    for part in old_state["bookmarks"]["email"]["partitions"]:
+        del part["no_filter"]  # as an older version of the tap left it
+
+    with caplog.at_level(logging.WARNING):
+        again = run_tap(config, state=old_state)
+
+    assert caplog.text.count("synced with a capped $filter") == len(again.partitions())
+    assert sorted(again.ids) == sorted(i for i, m in expected().items() if m["receivedDateTime"] >= start)
+    assert run_tap(config, state=again.states[-1]).records == []  # the new links are kept
