@@ -60,7 +60,9 @@ class BigQueryAdmin:
 
     def active_runs(self, event_log: str, *, hours: float = 6.0) -> list[str]:
         """correlation_ids of target runs on ``event_log`` that started in the last ``hours`` and never completed."""
-        if self.describe(event_log) is None:
+        columns = {name for name, _, _ in self.describe(event_log) or []}
+        if not {"event_type", "correlation_id", "created_at"} <= columns:
+            # Absent, or an older shape: the target refuses a table that differs, so no run writes to it.
             return []
         since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
         sql = ACTIVE_RUNS.format(event_log=self._sql_name(event_log))
