@@ -73,10 +73,12 @@ def build_credentials(
     """
     token_url = config.get("token_url") or DEFAULT_TOKEN_URL
     key = service_account_key(config)
+    oauth_missing = [k for k in ("client_id", "client_secret", "refresh_token") if not config.get(k)]
     if (key is None) == (not config.get("refresh_token")):
+        problem = "both are set" if key is not None else f"missing: {', '.join(oauth_missing)}"
         msg = (
             "Configure exactly one credential: refresh_token (with client_id and client_secret) for an OAuth "
-            "user, or service_account_info / service_account_file for a service account."
+            f"user, or service_account_info / service_account_file for a service account ({problem})."
         )
         raise _config_error(msg)
     if key is not None:
@@ -92,9 +94,8 @@ def build_credentials(
             msg = f"The service account key is not usable ({type(exc).__name__})."
             raise _config_error(msg) from None
         return creds.with_token_uri(token_url)
-    missing = [k for k in ("client_id", "client_secret", "refresh_token") if not config.get(k)]
-    if missing:
-        msg = f"OAuth user credentials are incomplete; missing: {', '.join(missing)}."
+    if oauth_missing:
+        msg = f"OAuth user credentials are incomplete; missing: {', '.join(oauth_missing)}."
         raise _config_error(msg)
     # No scopes sent with the refresh: the token keeps the scopes the user consented to.
     return user_credentials.Credentials(

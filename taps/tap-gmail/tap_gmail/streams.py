@@ -263,7 +263,7 @@ class EmailStream(GmailStream):
                         raise FatalAPIError(msg)
                 if retry:
                     attempt += 1
-                    if attempt > int(self.config["max_retries"]):
+                    if attempt >= self.retry_policy.max_attempts:
                         msg = f"{len(retry)} messages still throttled after {attempt - 1} retries"
                         raise RetriableAPIError(msg)
                     wait = self.wait_seconds(attempt)
