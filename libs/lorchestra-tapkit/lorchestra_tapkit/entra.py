@@ -121,7 +121,7 @@ class EntraClientCredentialsAuthenticator(OAuthAuthenticator):
         """
         self.logger.info("Requesting a Microsoft Entra ID access token")
         requested_at = dt.datetime.now(dt.UTC)
-        body = with_retries(self._request_token, policy=self.policy, logger=self.logger, what="Token request")
+        body = with_retries(self._request_token, policy=self.policy, logger=self.logger, what="the token request")
         self.access_token = body["access_token"]
         self.expires_in = int(body.get("expires_in") or self._default_expiration or 3599)
         self.last_refreshed = requested_at

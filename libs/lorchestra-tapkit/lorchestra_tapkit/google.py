@@ -189,7 +189,7 @@ class GoogleAuthenticator(APIAuthenticatorBase):
         with self._lock:
             creds = self.credentials
             if self._force_refresh or not creds.valid:
-                with_retries(self._refresh_once, policy=self.policy, logger=self.logger, what="Token request")
+                with_retries(self._refresh_once, policy=self.policy, logger=self.logger, what="the token request")
                 self._force_refresh = False
                 self.refreshes += 1
             return t.cast("str", creds.token)

@@ -98,14 +98,14 @@ class RetryPolicy:
             attempt += 1
             exception = yield self.wait_seconds(attempt, exception)
 
-    def log_retry(self, logger: logging.Logger, details: Details, what: str = "request") -> None:
+    def log_retry(self, logger: logging.Logger, details: Details, what: str = "the request") -> None:
         """One warning per retry: what failed (its message, already free of secrets) and the wait."""
         exc = details.get("exception")
         logger.warning(
-            "%s failed (attempt %d of %d): %s; retrying in %.2fs",
+            "Retrying %s in %.2fs after attempt %d of %d: %s",
             what,
+            details.get("wait", 0.0),
             details.get("tries", 0),
             self.max_attempts,
             exc if exc is not None and str(exc) else type(exc).__name__,
-            details.get("wait", 0.0),
         )

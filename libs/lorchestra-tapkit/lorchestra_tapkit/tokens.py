@@ -76,5 +76,5 @@ def with_retries(
     try:
         return decorated()
     except RetriableAPIError as exc:
-        msg = f"{what} failed {policy.max_attempts} times, giving up: {exc}"
+        msg = f"Gave up {what} after {policy.max_attempts} attempts: {exc}"
         raise TokenRequestError(msg) from None

@@ -52,6 +52,6 @@ def test_token_failures_beyond_max_attempts_fail_the_run_once(app, config, run_t
     run = run_tap({**config, "max_attempts": 3})
 
     assert run.error is not None
-    assert "Token request failed 3 times" in str(run.error)
+    assert "Gave up the token request after 3 attempts" in str(run.error)
     assert _token_statuses(app) == [503, 503, 503]  # the stream does not start the token's retries over
     assert not [m for m in run.messages if m["type"] == "RECORD"]

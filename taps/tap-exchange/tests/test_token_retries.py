@@ -35,6 +35,6 @@ def test_token_failures_beyond_max_attempts_fail_the_run_once(app, config, run_t
     run = run_tap({**config, "max_attempts": 3})
 
     assert run.error is not None
-    assert "Token request failed 3 times" in str(run.error)
+    assert "Gave up the token request after 3 attempts" in str(run.error)
     assert _token_statuses(app) == [429, 429, 429]
     assert run.ids == []
