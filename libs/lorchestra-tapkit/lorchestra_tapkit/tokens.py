@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 from urllib.parse import quote, quote_plus
 
@@ -17,6 +18,11 @@ if t.TYPE_CHECKING:
 T = t.TypeVar("T")
 #: Shorter fragments are not redacted: they would mangle ordinary words.
 MIN_SECRET_LENGTH = 6
+#: Credential parameters of a token request (RFC 6749, RFC 7523), should a body echo one not configured
+#: here (a signed JWT assertion is a credential too).
+_CREDENTIAL_PARAMETER = re.compile(
+    r"\b(client_secret|refresh_token|assertion|client_assertion|access_token|password)=[^&\s\"']+"
+)
 
 
 class TokenRequestError(FatalAPIError):
@@ -48,7 +54,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for fragment in self._fragments:
             text = text.replace(fragment, "[redacted]")
-        return text
+        return _CREDENTIAL_PARAMETER.sub(r"\1=[redacted]", text)
 
 
 def with_retries(
