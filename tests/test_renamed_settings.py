@@ -50,7 +50,7 @@ def test_old_names_are_moved_to_new_names_with_a_warning(tap_class, old, new, ca
 
 
 def test_old_and_new_name_with_different_values_is_a_config_error():
-    with pytest.raises(ConfigValidationError, match="Both 'max_retries' .* and 'max_attempts' are set"):
+    with pytest.raises(ConfigValidationError, match=r"Both 'max_retries' .* and 'max_attempts' are set"):
         TapGmail(config={"connection_name": "x", "max_retries": 3, "max_attempts": 9}, parse_env_config=False)
 
 
@@ -59,7 +59,8 @@ def test_a_run_with_the_old_google_forms_settings_still_syncs(caplog):
     app = running.app
     try:
         old = app.tap_config("google-forms-intake-02", running.url) | {"max_tries": 3}
-        assert "oauth_credentials" in old and "token_uri" in old
+        assert "oauth_credentials" in old
+        assert "token_uri" in old
         with caplog.at_level(logging.WARNING), contextlib.redirect_stdout(io.StringIO()) as out:
             TapGoogleForms(config=old, parse_env_config=False).sync_all()
     finally:

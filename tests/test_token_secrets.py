@@ -69,9 +69,8 @@ def test_echoed_secrets_are_redacted(case, tmp_path):
         (tmp_path / "config.json").write_text(json.dumps(config))
         env = {**os.environ, "LOGLEVEL": "DEBUG", f"{case.split('--')[0].upper().replace('-', '_')}_LOG_LEVEL": "DEBUG"}
         tap = BIN / case.split("--")[0]
-        done = subprocess.run(
-            [tap, "--config", tmp_path / "config.json"], capture_output=True, text=True, env=env, timeout=120, check=False
-        )
+        command = [tap, "--config", tmp_path / "config.json"]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
     finally:
         running.stop()
 

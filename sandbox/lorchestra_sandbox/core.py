@@ -228,7 +228,8 @@ class ProviderApp:
                 connection.shutdown(socket.SHUT_RDWR)
             return Response(status=500)
         if fault == "echo":
-            body = {"error": "invalid_request", "error_description": f"Malformed request: {request.get_data(as_text=True)}"}
+            echoed = request.get_data(as_text=True)
+            body = {"error": "invalid_request", "error_description": f"Malformed request: {echoed}"}
             return self.json(body, 400)
         return None
 

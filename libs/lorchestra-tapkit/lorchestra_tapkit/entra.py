@@ -68,7 +68,9 @@ class EntraClientCredentialsAuthenticator(OAuthAuthenticator):
         self._lock = threading.RLock()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, t.Any], *, scope: str, **kwargs: t.Any) -> EntraClientCredentialsAuthenticator:
+    def from_config(
+        cls, config: Mapping[str, t.Any], *, scope: str, **kwargs: t.Any
+    ) -> EntraClientCredentialsAuthenticator:
         """From the family's settings: tenant_id, client_id, client_secret, authority_url and the retry ones."""
         return cls(
             tenant_id=config["tenant_id"],

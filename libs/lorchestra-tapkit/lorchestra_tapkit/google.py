@@ -29,7 +29,7 @@ if t.TYPE_CHECKING:
 
     from google.auth.credentials import Credentials
 
-DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
+DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 #: How many 401 answers in a row are retried, each after a forced token refresh.
 MAX_CONSECUTIVE_UNAUTHORIZED = 2
 

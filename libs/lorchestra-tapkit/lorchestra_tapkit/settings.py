@@ -129,7 +129,9 @@ def entra_properties(*, client_id: str) -> list[th.Property]:
             title="Tenant ID",
             description="Microsoft Entra ID tenant (directory) id or primary domain of the app registration.",
         ),
-        th.Property("client_id", th.StringType(nullable=False), required=True, title="Client ID", description=client_id),
+        th.Property(
+            "client_id", th.StringType(nullable=False), required=True, title="Client ID", description=client_id
+        ),
         th.Property(
             "client_secret",
             th.StringType(nullable=False),
@@ -202,7 +204,10 @@ def migrate_settings(
             "Setting '%s' is deprecated and will be removed in the next release: use '%s'.", rename.old, rename.new
         )
         if migrated.get(rename.new) not in (None, value):
-            msg = f"Both '{rename.old}' (deprecated) and '{rename.new}' are set, to different values: keep '{rename.new}'."
+            msg = (
+                f"Both '{rename.old}' (deprecated) and '{rename.new}' are set, to different values: "
+                f"keep '{rename.new}'."
+            )
             raise ConfigValidationError(msg, errors=[msg])
         migrated[rename.new] = value
     for parent in {r.old.split(".")[0] for r in renames if "." in r.old}:

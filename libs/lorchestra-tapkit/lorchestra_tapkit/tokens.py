@@ -45,8 +45,8 @@ class Redactor:
             if not secret:
                 continue
             # A PEM key is redacted line by line: a body may echo it with its newlines escaped.
-            for part in (secret, *secret.splitlines()):
-                part = part.strip()
+            for line in (secret, *secret.splitlines()):
+                part = line.strip()
                 if len(part) >= MIN_SECRET_LENGTH and not part.startswith("-----"):
                     fragments.update({part, quote(part, safe=""), quote_plus(part)})
         self._fragments = sorted(fragments, key=len, reverse=True)

@@ -8,11 +8,11 @@ import time
 import typing as t
 from http import HTTPStatus
 
+from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest
-from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
 from typing_extensions import override
 
 from tap_dataverse.schema import schema_from_attributes
@@ -21,12 +21,11 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     import requests
+    from lorchestra_tapkit.entra import EntraClientCredentialsAuthenticator
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import Catalog
     from singer_sdk.streams.rest import PageContext
-
-    from lorchestra_tapkit.entra import EntraClientCredentialsAuthenticator
 
 SOURCE_SYSTEM = "dataverse"
 FORMATTED_VALUE = "OData.Community.Display.V1.FormattedValue"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
+from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, entra_properties, retry_properties
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from typing_extensions import override
-
-from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, entra_properties, retry_properties
 
 from tap_dataverse.auth import dataverse_authenticator
 from tap_dataverse.client import ServiceProtection

@@ -9,8 +9,8 @@ from http import HTTPStatus
 from urllib.parse import urlparse
 
 import requests
-from singer_sdk import RESTStream
 from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
+from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_exchange.auth import graph_authenticator

@@ -9,7 +9,6 @@ from typing_extensions import override
 
 from tap_gmail.streams import EmailStream
 
-
 #: Renamed to the family's vocabulary (lorchestra-tapkit); the old names work until the next release.
 RENAMED = (Renamed("max_retries", "max_attempts", th.IntegerType, convert=lambda retries: int(retries) + 1),)
 
