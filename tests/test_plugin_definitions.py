@@ -76,9 +76,7 @@ def meltano_entry(name: str) -> dict[str, t.Any]:
 
 
 def declared_settings(entry: dict[str, t.Any]) -> dict[str, tuple[str, bool]]:
-    return {
-        s["name"]: (s.get("kind", "string"), bool(s.get("sensitive"))) for s in entry.get("settings", [])
-    }
+    return {s["name"]: (s.get("kind", "string"), bool(s.get("sensitive"))) for s in entry.get("settings", [])}
 
 
 def _check(plugin: str) -> None:

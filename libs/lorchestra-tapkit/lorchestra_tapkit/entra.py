@@ -142,8 +142,7 @@ class EntraClientCredentialsAuthenticator(OAuthAuthenticator):
             error = self._error(response).get("error", "")
             hint = self.hints.get(str(error), "check tenant_id, client_id, client_secret and authority_url")
             msg = (
-                f"Microsoft Entra ID refused a token for client {self.client_id} "
-                f"({self._describe(response)}) -> {hint}"
+                f"Microsoft Entra ID refused a token for client {self.client_id} ({self._describe(response)}) -> {hint}"
             )
             raise TokenRequestError(msg)
         try:

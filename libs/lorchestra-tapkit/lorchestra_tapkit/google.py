@@ -87,9 +87,7 @@ def build_credentials(
             msg = "A service account needs delegated_user: the Workspace user to impersonate."
             raise _config_error(msg)
         try:
-            creds = service_account.Credentials.from_service_account_info(
-                key, scopes=list(scopes), subject=subject
-            )
+            creds = service_account.Credentials.from_service_account_info(key, scopes=list(scopes), subject=subject)
         except (ValueError, KeyError, TypeError) as exc:
             msg = f"The service account key is not usable ({type(exc).__name__})."
             raise _config_error(msg) from None

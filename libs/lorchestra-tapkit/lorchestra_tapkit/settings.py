@@ -59,8 +59,7 @@ def retry_properties(
             th.NumberType(minimum=0),
             default=backoff_max_seconds,
             title="Backoff ceiling (s)",
-            description="Longest single wait between tries, a server's Retry-After (seconds or HTTP date) "
-            "included.",
+            description="Longest single wait between tries, a server's Retry-After (seconds or HTTP date) included.",
         ),
         th.Property(
             "request_timeout",

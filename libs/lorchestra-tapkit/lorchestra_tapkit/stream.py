@@ -1,7 +1,7 @@
 """Stream mixins every tap of the family puts before ``RESTStream``: retries and provenance.
 
-    class GraphStream(RetryMixin, ProvenanceMixin, RESTStream):
-        source_system = "exchange"
+class GraphStream(RetryMixin, ProvenanceMixin, RESTStream):
+    source_system = "exchange"
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ if t.TYPE_CHECKING:
 
 #: The JSON Schema keyword target-lorchestra reads a stream's provenance from (see ARCHITECTURE.md).
 PROVENANCE_KEYWORD = "x-lorchestra"
-
 
 
 class RetryMixin:
