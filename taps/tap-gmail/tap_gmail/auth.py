@@ -5,11 +5,16 @@ from __future__ import annotations
 import typing as t
 
 from lorchestra_tapkit.google import GoogleAuthenticator
+from lorchestra_tapkit.tokens import TokenRequestError
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
 READONLY_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
+
+
+class GoogleAuthError(TokenRequestError):
+    """Google refused the access token, or the credentials behind it: fatal, never retried."""
 
 
 def gmail_authenticator(config: Mapping[str, t.Any]) -> GoogleAuthenticator:
