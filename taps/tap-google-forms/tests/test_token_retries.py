@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lorchestra_tapkit.tokens import TokenRequestError
 
 CONNECTIONS = ("google-forms-intake-01", "google-forms-ipip120")  # an OAuth user, and a service account
 
@@ -36,9 +37,8 @@ def test_token_refresh_mid_run_is_retried(app, make_config, run_tap, faults, con
 
 def test_token_failures_beyond_max_attempts_fail_the_run_once(app, make_config, run_tap, faults):
     faults(token_faults=["429"] * 10, retry_after=0)
-    run = run_tap(make_config(max_attempts=3))
+    run = run_tap(make_config(max_attempts=3), expect_error=TokenRequestError)
 
-    assert run.error is not None
     assert "Gave up the token request after 3 attempts" in str(run.error)
     assert _token_statuses(app) == [429, 429, 429]
     assert app.api_calls() == []
