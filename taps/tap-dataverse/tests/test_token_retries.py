@@ -6,6 +6,7 @@ import email.utils
 import time
 
 import pytest
+from lorchestra_tapkit.tokens import TokenRequestError
 
 
 def _token_statuses(app) -> list[int]:
@@ -49,9 +50,8 @@ def test_token_retry_after_http_date_is_honoured(app, config, run_tap, set_fault
 
 def test_token_failures_beyond_max_attempts_fail_the_run_once(app, config, run_tap, set_faults):
     set_faults(token_faults=["503"] * 10, retry_after=0)
-    run = run_tap({**config, "max_attempts": 3})
+    run = run_tap({**config, "max_attempts": 3}, expect_error=TokenRequestError)
 
-    assert run.error is not None
     assert "Gave up the token request after 3 attempts" in str(run.error)
     assert _token_statuses(app) == [503, 503, 503]  # the stream does not start the token's retries over
     assert not [m for m in run.messages if m["type"] == "RECORD"]

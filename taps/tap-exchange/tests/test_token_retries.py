@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lorchestra_tapkit.tokens import TokenRequestError
 
 
 def _token_statuses(app) -> list[int]:
@@ -32,9 +33,8 @@ def test_token_refresh_mid_run_is_retried(app, config, run_tap, expected, set_fa
 
 def test_token_failures_beyond_max_attempts_fail_the_run_once(app, config, run_tap, set_faults):
     set_faults(token_faults=["429"] * 10, retry_after=0)
-    run = run_tap({**config, "max_attempts": 3})
+    run = run_tap({**config, "max_attempts": 3}, expect_error=TokenRequestError)
 
-    assert run.error is not None
     assert "Gave up the token request after 3 attempts" in str(run.error)
     assert _token_statuses(app) == [429, 429, 429]
     assert run.ids == []
