@@ -22,7 +22,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
 Handler = t.Callable[..., Response]
 
@@ -181,7 +181,7 @@ class ProviderApp:
             return "control", endpoint(request, **args)
         return "api", self._call_api(endpoint, request, args)
 
-    def _call_api(self, endpoint: Handler, request: Request, args: dict) -> Response:
+    def _call_api(self, endpoint: Handler, request: Request, args: Mapping[str, t.Any]) -> Response:
         injected = self._inject_fault()
         if injected is not None:
             return injected

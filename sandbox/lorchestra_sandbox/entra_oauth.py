@@ -131,7 +131,7 @@ class EntraTokenEndpoint:
             {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
         )
 
-    def unavailable(self, retry_after: int) -> Response:
+    def unavailable(self, retry_after: int | str) -> Response:
         """503 ``temporarily_unavailable`` with ``Retry-After``."""
         response = aad_error(503, "temporarily_unavailable", 500011, "The service is temporarily unavailable.")
         response.headers["Retry-After"] = str(retry_after)

@@ -45,16 +45,16 @@ def service_account_key(config: Mapping[str, t.Any]) -> dict[str, t.Any] | None:
         ConfigValidationError: the key is not JSON, or the file cannot be read (never echoing the key).
     """
     info, path = config.get("service_account_info"), config.get("service_account_file")
-    if not info and not path:
-        return None
     try:
         if info:
             return json.loads(info) if isinstance(info, str) else dict(info)
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        if path:
+            return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError) as exc:
         setting = "service_account_info" if info else "service_account_file"
         msg = f"{setting} is not a usable service account key ({type(exc).__name__})."
         raise _config_error(msg) from None
+    return None
 
 
 def build_credentials(
@@ -127,8 +127,9 @@ class _RetriableTransport(google.auth.transport.requests.Request):
         super().__init__(session)
         self._redact = redact
 
-    def __call__(self, url: str, method: str = "GET", **kwargs: t.Any) -> t.Any:
-        answer = super().__call__(url, method=method, **kwargs)
+    @override
+    def __call__(self, url: str, method: str = "GET", *args: t.Any, **kwargs: t.Any) -> t.Any:
+        answer = super().__call__(url, method, *args, **kwargs)
         if is_retriable_status(answer.status):
             raw = getattr(answer, "_response", None)
             msg = f"Google token endpoint answered HTTP {answer.status}"

@@ -28,6 +28,13 @@ if t.TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Mapping, Sequence
 
+    from singer_sdk import Tap
+
+    # The type checker sees the mixin as the ``Tap`` it is mixed into; at run time it is a plain class.
+    _TapBase = Tap
+else:
+    _TapBase = object
+
 
 def retry_properties(
     *,
@@ -215,14 +222,12 @@ def migrate_settings(
     return migrated
 
 
-class RenamedSettingsMixin:
+class RenamedSettingsMixin(_TapBase):
     """For a ``Tap``: moves ``renamed_settings`` to their new names before the config is validated."""
 
     renamed_settings: t.ClassVar[Sequence[Renamed]] = ()
-    _config: dict[str, t.Any]
-    logger: logging.Logger
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         self._config = migrate_settings(self._config, self.renamed_settings, self.logger)
-        return super()._validate_config(raise_errors=raise_errors)  # type: ignore[misc]
+        return super()._validate_config(raise_errors=raise_errors)

@@ -15,21 +15,25 @@ from typing_extensions import override
 from lorchestra_tapkit.retry import RetryPolicy
 
 if t.TYPE_CHECKING:
-    import logging
-    from collections.abc import Generator, Iterable, Mapping
+    from collections.abc import Generator
 
     from backoff.types import Details
+    from singer_sdk import RESTStream, Stream
     from singer_sdk.singerlib import SchemaMessage
+
+    # The type checker sees each mixin as the singer-sdk class it is mixed into (so ``@override`` and
+    # ``super()`` are checked against it); at run time the mixins stay plain classes.
+    _RESTStreamBase = RESTStream[t.Any]
+    _StreamBase = Stream
+else:
+    _RESTStreamBase = _StreamBase = object
 
 #: The JSON Schema keyword target-lorchestra reads a stream's provenance from (see ARCHITECTURE.md).
 PROVENANCE_KEYWORD = "x-lorchestra"
 
 
-class RetryMixin:
+class RetryMixin(_RESTStreamBase):
     """singer-sdk's backoff hooks and request timeout from the family's settings (``RetryPolicy``)."""
-
-    config: Mapping[str, t.Any]
-    logger: logging.Logger
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
@@ -57,14 +61,13 @@ class RetryMixin:
         return int(self.config.get("request_timeout") or 300)
 
 
-class ProvenanceMixin:
+class ProvenanceMixin(_StreamBase):
     """Adds ``x-lorchestra`` (source_system, connection_name, schema_ref) to each emitted SCHEMA message.
 
     Only the emitted message carries it, not the catalog. Subclasses set ``source_system``.
     """
 
     source_system: t.ClassVar[str]
-    config: Mapping[str, t.Any]
 
     @property
     def provenance(self) -> dict[str, t.Any]:
@@ -75,7 +78,7 @@ class ProvenanceMixin:
         }
 
     @override
-    def _generate_schema_messages(self) -> Iterable[SchemaMessage]:
+    def _generate_schema_messages(self) -> Generator[SchemaMessage, None, None]:
         provenance = self.provenance
-        for message in super()._generate_schema_messages():  # type: ignore[misc]
+        for message in super()._generate_schema_messages():
             yield dataclasses.replace(message, schema={**message.schema, PROVENANCE_KEYWORD: provenance})

@@ -35,7 +35,7 @@ from lorchestra_sandbox.dataverse.seed import CLIENT_ID, CLIENT_SECRET, TENANT_I
 from lorchestra_sandbox.entra_oauth import TOKEN_PATH, EntraTokenEndpoint
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from lorchestra_sandbox.dataverse.model import Table
 
@@ -262,7 +262,7 @@ class DataverseApp(TableRows, ProviderApp):
             code = {404: "0x80060888", 403: "0x80040220", 400: "0x80040203"}.get(status, "0x80040216")
         return self.dv_json({"error": {"code": code, "message": message}}, status)
 
-    def _throttled(self, retry_after: int) -> Response:
+    def _throttled(self, retry_after: int | str) -> Response:
         response = self.dv_json(
             {
                 "error": {
@@ -276,12 +276,12 @@ class DataverseApp(TableRows, ProviderApp):
         response.headers["Retry-After"] = str(retry_after)
         return response
 
-    def _unavailable(self, retry_after: int) -> Response:
+    def _unavailable(self, retry_after: int | str) -> Response:
         response = self.dv_json({"error": {"code": "0x80040216", "message": "An unexpected error occurred."}}, 503)
         response.headers["Retry-After"] = str(retry_after)
         return response
 
-    def _call_api(self, endpoint: t.Any, request: Request, args: dict) -> Response:
+    def _call_api(self, endpoint: t.Any, request: Request, args: Mapping[str, t.Any]) -> Response:
         with self.lock:
             if self.expire_tokens_after is not None:
                 if self.expire_tokens_after <= 0:
@@ -327,5 +327,5 @@ class DataverseApp(TableRows, ProviderApp):
                 table.forbidden = False
         return super()._reset(request)
 
-    def _token(self, request: Request, tenant: str) -> Response:
+    def _token(self, request: Request, tenant: str = "") -> Response:
         return self.entra.respond(request, tenant)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import re
 import typing as t
@@ -58,7 +59,7 @@ _OPS = {
 
 def parse_filter(table: Table, text: str) -> list[t.Callable[[dict[str, t.Any]], bool]]:
     """``col op literal [and ...]`` with datetime, number, string and null literals."""
-    predicates = []
+    predicates: list[t.Callable[[dict[str, t.Any]], bool]] = []
     for clause in (c for c in re.split(r"\s+and\s+", text.strip()) if c):
         m = re.fullmatch(r"\(?\s*(\w+)\s+(eq|ne|ge|gt|le|lt)\s+(.+?)\s*\)?", clause)
         if m is None:
@@ -70,7 +71,7 @@ def parse_filter(table: Table, text: str) -> list[t.Callable[[dict[str, t.Any]],
             msg = f"Could not find a property named '{prop}' on type 'Microsoft.Dynamics.CRM.{table.logical_name}'."
             raise ValueError(msg)
         value = _literal(attr, literal)
-        predicates.append(lambda r, p=prop, f=_OPS[op], v=value: f(_comparable(r.get(p)), v))
+        predicates.append(functools.partial(_compare, prop, _OPS[op], value))
     return predicates
 
 
@@ -88,6 +89,10 @@ def _literal(attr: Attribute, literal: str) -> t.Any:
     if literal in {"true", "false"}:
         return literal == "true"
     return float(literal) if "." in literal else int(literal)
+
+
+def _compare(prop: str, op: t.Callable[[t.Any, t.Any], bool], literal: t.Any, row: dict[str, t.Any]) -> bool:
+    return op(_comparable(row.get(prop)), literal)
 
 
 def _comparable(value: t.Any) -> t.Any:

@@ -54,7 +54,7 @@ class TableRows:
         with self.lock:
             table = self.tables[entity_set]
             now = self._tick()
-            row = {table.primary_id: str(uuid.UUID(int=self.rng.getrandbits(128), version=4))}
+            row: dict[str, t.Any] = {table.primary_id: str(uuid.UUID(int=self.rng.getrandbits(128), version=4))}
             row |= {"statecode": 0, "statuscode": 1, "createdon": now, "modifiedon": now, **values}
             self.stamp(table, row)
             return self.render(table, row, formatted=True)

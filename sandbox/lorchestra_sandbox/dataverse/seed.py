@@ -146,7 +146,7 @@ def seed_rows(app: DataverseApp) -> None:
         # The first 25 clients came in by a bulk import: one shared modifiedon (ties across pages).
         modified = bulk_import if i < 25 else created + dt.timedelta(days=rng.randint(0, 40))
         city, postal = rng.choice(_CITIES)
-        row = {
+        row: dict[str, t.Any] = {
             "contactid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "firstname": first,
             "lastname": last,

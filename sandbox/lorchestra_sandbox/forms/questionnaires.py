@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import random
+import typing as t
 from importlib import resources
 
 from lorchestra_sandbox.forms.model import text_answer
@@ -22,6 +24,9 @@ from lorchestra_sandbox.forms.people import (
     hexid,
 )
 
+#: Makes one question's answer (None: left unanswered) from the random source and the respondent.
+MakeAnswer = t.Callable[[random.Random, dict], dict | None]
+
 # -- the four forms of the product spec -----------------------------------------------------------
 
 
@@ -33,7 +38,7 @@ class _FormBuilder:
         self.form_id = drive_id(rng)
         self.items: list[dict] = []
         self.questions: list[dict] = []
-        self.form = {
+        self.form: dict[str, t.Any] = {
             "formId": self.form_id,
             "info": {"title": title, "description": description, "documentTitle": title},
             "settings": {"quizSettings": {}, "emailCollectionType": email},
@@ -51,13 +56,23 @@ class _FormBuilder:
         self.items.append(item)
         return item
 
-    def question(self, title: str, kind: dict, make, *, required: bool = True, description: str | None = None):
+    def question(
+        self, title: str, kind: dict, make: MakeAnswer, *, required: bool = True, description: str | None = None
+    ) -> None:
         qid = hexid(self.rng)
         question = {"questionId": qid, "required": required, **kind} if required else {"questionId": qid, **kind}
         self._item(title, {"questionItem": {"question": question}}, description)
         self.questions.append({"questionId": qid, "required": required, "make": make})
 
-    def grid(self, title: str, rows: list[str], columns: list[str], make_row, *, description: str | None = None):
+    def grid(
+        self,
+        title: str,
+        rows: list[str],
+        columns: list[str],
+        make_row: t.Callable[[random.Random, dict, int], dict | None],
+        *,
+        description: str | None = None,
+    ) -> None:
         questions = []
         for index, row in enumerate(rows):
             qid = hexid(self.rng)
@@ -113,7 +128,7 @@ def ipip120(rng: random.Random) -> tuple[_FormBuilder, bool]:
             "How accurately does each statement describe you?",
             [text for _, text, _ in page],
             options,
-            lambda r, p, i, page=page: rate(r, p, i, page),
+            functools.partial(rate, page=page),
         )
     return b, True
 

@@ -111,7 +111,8 @@ class StoredMessage:
                 for i, child in enumerate(children)
             ]
             return out
-        data = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)  # bytes (or None) for a part that is not multipart
+        data = payload if isinstance(payload, bytes) else b""
         if part.get_filename():
             digest = hashlib.sha256(self.id.encode() + part_id.encode()).digest()
             out["body"] = {"attachmentId": "ANGjdJ" + b64url(digest * 3).rstrip("="), "size": len(data)}

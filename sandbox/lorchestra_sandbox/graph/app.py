@@ -34,7 +34,7 @@ from lorchestra_sandbox.graph.wire import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from werkzeug.wrappers import Request, Response
 
@@ -146,7 +146,7 @@ class GraphApp(MailboxEdits, ProviderApp):
         self.rounds.clear()
         self.cursors.clear()
 
-    def _call_api(self, endpoint: t.Any, request: Request, args: dict) -> Response:
+    def _call_api(self, endpoint: t.Any, request: Request, args: Mapping[str, t.Any]) -> Response:
         mailbox = str(args.get("mailbox", "")).lower()
         with self._slots:
             running = self.in_flight.get(mailbox, 0) + 1

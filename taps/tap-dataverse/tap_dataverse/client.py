@@ -27,6 +27,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Catalog
     from singer_sdk.streams.rest import PageContext
 
+    from tap_dataverse.tap import TapDataverse
+
 SOURCE_SYSTEM = "dataverse"
 FORMATTED_VALUE = "OData.Community.Display.V1.FormattedValue"
 #: Service protection: slow down when fewer requests / seconds than this remain in the 5-minute window.
@@ -87,6 +89,8 @@ class DataverseStream(RetryMixin, ProvenanceMixin, RESTStream[t.Any]):
     are read again: at least once, never a gap).
     """
 
+    #: Each table's stream name, set by its class (the tap reads it before making the stream).
+    name: str
     #: The entity set read when the ``entity_sets`` setting does not name one.
     default_entity_set: t.ClassVar[str | None] = None
 
@@ -99,6 +103,11 @@ class DataverseStream(RetryMixin, ProvenanceMixin, RESTStream[t.Any]):
         self.entity_set = entity_set
         super().__init__(tap=tap)
         self.path = f"/{entity_set}"
+
+    @property
+    def dataverse_tap(self) -> TapDataverse:
+        """The tap that made this stream (it holds what the streams share)."""
+        return t.cast("TapDataverse", self._tap)
 
     # -- where and how ---------------------------------------------------------------------------
 
@@ -113,7 +122,7 @@ class DataverseStream(RetryMixin, ProvenanceMixin, RESTStream[t.Any]):
     @property
     @override
     def authenticator(self) -> EntraClientCredentialsAuthenticator:
-        return self._tap.dataverse_authenticator  # type: ignore[attr-defined]
+        return self.dataverse_tap.dataverse_authenticator
 
     @property
     @override
@@ -169,7 +178,8 @@ class DataverseStream(RetryMixin, ProvenanceMixin, RESTStream[t.Any]):
             self._load_table()
         return t.cast("dict", self._schema)
 
-    @property
+    # mypy does not see @override on a property that has a setter (the setter is marked too).
+    @property  # type: ignore[explicit-override]
     @override
     def primary_keys(self) -> Sequence[str]:
         if self._primary_keys is None:
@@ -177,6 +187,7 @@ class DataverseStream(RetryMixin, ProvenanceMixin, RESTStream[t.Any]):
         return self._primary_keys or []
 
     @primary_keys.setter
+    @override
     def primary_keys(self, new_value: Sequence[str]) -> None:
         self._primary_keys = new_value
 
@@ -222,7 +233,7 @@ class DataverseStream(RetryMixin, ProvenanceMixin, RESTStream[t.Any]):
             msg = f"Table '{logical}' has no modifiedon column: it cannot be synced incrementally"
             raise FatalAPIError(msg)
 
-    def _get_json(self, path: str, params: dict[str, str]) -> dict[str, t.Any]:
+    def _get_json(self, path: str, params: dict[str, t.Any]) -> dict[str, t.Any]:
         """A GET with the stream's auth, retries and error handling."""
         prepared = self.build_prepared_request(
             method="GET",
@@ -245,7 +256,7 @@ class DataverseStream(RetryMixin, ProvenanceMixin, RESTStream[t.Any]):
 
     @property
     def service_protection(self) -> ServiceProtection:
-        return self._tap.service_protection  # type: ignore[attr-defined]
+        return self.dataverse_tap.service_protection
 
     @override
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:

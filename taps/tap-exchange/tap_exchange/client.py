@@ -6,7 +6,7 @@ import sys
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import requests
 from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
@@ -74,7 +74,7 @@ class GraphStream(RetryMixin, ProvenanceMixin, RESTStream):
     source_system = SOURCE_SYSTEM
 
     #: 429 (throttled) is retried like 5xx; 401 is retried once with a fresh token.
-    extra_retry_statuses: t.ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS]
+    extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS]
 
     @override
     @property
@@ -84,7 +84,7 @@ class GraphStream(RetryMixin, ProvenanceMixin, RESTStream):
     @property
     def mailbox_url(self) -> str:
         """``{api_url}/users/{mailbox}``: the configured mailbox (UPN or user id)."""
-        return f"{self.url_base}/users/{requests.utils.quote(self.config['mailbox'], safe='@')}"
+        return f"{self.url_base}/users/{quote(self.config['mailbox'], safe='@')}"
 
     @override
     @cached_property

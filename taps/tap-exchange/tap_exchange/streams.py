@@ -133,7 +133,9 @@ class EmailStream(GraphStream):
     def _before_start(self, item: dict[str, t.Any]) -> bool:
         """Whether a message was received before ``start_date`` (one without the property is kept)."""
         received = item.get("receivedDateTime")
-        return self.start_date is not None and bool(received) and _instant(received) < self.start_date
+        if self.start_date is None or not received:
+            return False
+        return _instant(received) < self.start_date
 
     def _owned(self, link: str | None) -> bool:
         """Whether a stored link points at the configured api_url (it may have moved since)."""

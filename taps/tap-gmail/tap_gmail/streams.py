@@ -25,7 +25,7 @@ HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
 
 def _message_part(depth: int) -> th.ObjectType:
     """``MessagePart``: recursive in the API, declared a few levels deep, then free-form."""
-    properties = [
+    properties: list[th.Property[t.Any]] = [
         th.Property("partId", th.StringType),
         th.Property("mimeType", th.StringType),
         th.Property("filename", th.StringType),

@@ -13,12 +13,16 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import JSONPathPaginator
 from singer_sdk.singerlib import SelectionMask
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     import requests
     from lorchestra_tapkit.google import GoogleAuthenticator
+    from singer_sdk.pagination import BaseAPIPaginator
+
+    from tap_google_forms.tap import TapGoogleForms
 
 SOURCE_SYSTEM = "google_forms"
 SCHEMAS = SchemaDirectory(resources.files("tap_google_forms") / "schemas")
@@ -39,10 +43,12 @@ class NextPageTokenPaginator(JSONPathPaginator):
     def __init__(self) -> None:
         super().__init__("$.nextPageToken")
 
+    @override
     def get_next(self, response: requests.Response) -> str | None:
         # The cached body: the SDK's get_next would decode the whole page again for one token.
         return _body(response).get("nextPageToken")
 
+    @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         return bool(self.get_next(response))
 
@@ -54,6 +60,7 @@ class _MemoSelectionMask(SelectionMask):
     with ``answers`` keyed by question id, that is a walk per answer field of every record.
     """
 
+    @override
     def __missing__(self, breadcrumb: tuple[str, ...]) -> bool:
         selected = super().__missing__(breadcrumb)
         self[breadcrumb] = selected
@@ -76,20 +83,25 @@ class GoogleFormsStream(RetryMixin, ProvenanceMixin, RESTStream):
 
     source_system = SOURCE_SYSTEM
 
+    @override
     @property
     def url_base(self) -> str:
         return str(self.config["api_url"]).rstrip("/")
 
+    @override
     @property
     def authenticator(self) -> GoogleAuthenticator:
-        return self._tap.google_authenticator  # type: ignore[attr-defined]
+        # The tap holds the one authenticator its streams share.
+        return t.cast("TapGoogleForms", self._tap).google_authenticator
 
+    @override
     @property
     def http_headers(self) -> dict:
         return {"User-Agent": "tap-google-forms/0.1 (lorchestra)", "Accept": "application/json"}
 
     # -- errors and retries ---------------------------------------------------------------------
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED:
@@ -143,15 +155,18 @@ class GoogleFormsStream(RetryMixin, ProvenanceMixin, RESTStream):
             f"'{self.config['connection_name']}' ({detail}). {hint}"
         )
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         return _google_error(response)
 
     # -- records and selection ------------------------------------------------------------------
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterator[dict[str, t.Any]]:
         # From the body validate_response parsed: the SDK's parse_response would decode it again.
         yield from extract_jsonpath(self.records_jsonpath, input=_body(response))
 
+    @override
     @property
     def mask(self) -> SelectionMask:
         # The SDK's mask (rebuilt when selection changes), memoising its inherited lookups.
@@ -162,5 +177,6 @@ class GoogleFormsStream(RetryMixin, ProvenanceMixin, RESTStream):
 
     # -- paging ---------------------------------------------------------------------------------
 
-    def get_new_paginator(self) -> NextPageTokenPaginator:
+    @override
+    def get_new_paginator(self) -> BaseAPIPaginator[t.Any]:
         return NextPageTokenPaginator()

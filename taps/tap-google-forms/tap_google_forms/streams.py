@@ -37,6 +37,7 @@ class FormStream(GoogleFormsStream):
     records_jsonpath = "$"
     schema = StreamSchema(SCHEMAS, key="form")
 
+    @override
     def get_new_paginator(self) -> SinglePagePaginator:
         return SinglePagePaginator()
 

@@ -8,6 +8,7 @@ from functools import cached_property
 from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, google_credential_properties, retry_properties
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from tap_google_forms.auth import forms_authenticator
 from tap_google_forms.streams import FormResponseStream, FormStream
@@ -118,6 +119,7 @@ class TapGoogleForms(RenamedSettingsMixin, Tap):
         """One authenticator (one access token) shared by both streams; credentials load on first use."""
         return forms_authenticator(self.config)
 
+    @override
     def discover_streams(self) -> list[FormStream | FormResponseStream]:
         return [FormStream(self), FormResponseStream(self)]
 
