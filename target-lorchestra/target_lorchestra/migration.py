@@ -108,7 +108,11 @@ def execute(admin: WarehouseAdmin, plans: list[TablePlan], *, replace_legacy: bo
 
 
 def render(
-    plans: list[TablePlan], *, type_names: dict[str, str], replace_legacy: bool, after: dict[str, list] | None = None
+    plans: list[TablePlan],
+    *,
+    type_names: dict[str, str],
+    replace_legacy: bool,
+    after: t.Mapping[str, list[tuple[str, str, str]] | None] | None = None,
 ) -> str:
     """The plan and a before/after column comparison per table (``after``: as found after executing)."""
     out = []

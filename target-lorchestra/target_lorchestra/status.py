@@ -183,9 +183,9 @@ def build_report(
         else:
             row.last_failure = _utc(r["last_at"])
     for r in query(LAST_ERRORS):
-        row = rows.get((r["connection_name"], r["object_type"] or ""))
-        if row is not None:
-            row.error = _first_line(r["error_message"])
+        failed_row = rows.get((r["connection_name"], r["object_type"] or ""))
+        if failed_row is not None:
+            failed_row.error = _first_line(r["error_message"])
 
     attributed = set()
     day, week = now - dt.timedelta(days=1), now - dt.timedelta(days=7)
@@ -204,10 +204,10 @@ def build_report(
         run = Run(at, failed, r["records"] or 0, float(r["duration_seconds"] or 0), _first_line(r["error_message"]))
         row.runs.append(run)
     for r in query(TOTALS):
-        row = rows.get((r["connection_name"], r["object_type"]))
-        if row is not None:  # objects of a connection neither scheduled nor run here are not ours to judge
-            row.total_objects = r["n"]
-            row.source_system = row.source_system or r["source_system"]
+        judged = rows.get((r["connection_name"], r["object_type"]))
+        if judged is not None:  # objects of a connection neither scheduled nor run here are not ours to judge
+            judged.total_objects = r["n"]
+            judged.source_system = judged.source_system or r["source_system"]
     unattributed = sorted(
         (_utc(r["created_at"]), _first_line(r["error_message"]) or "")
         for r in query(FAILED_JOBS)
@@ -237,7 +237,7 @@ def _judge(row: Row, now: dt.datetime, late_factor: float) -> None:
         row.state = FAILING
     elif row.last_success is None:
         row.state, row.error = NEVER_RUN, None
-    elif row.every_seconds and row.age_seconds > late_factor * row.every_seconds:
+    elif row.every_seconds and row.age_seconds is not None and row.age_seconds > late_factor * row.every_seconds:
         row.state, row.error = LATE, None
     else:
         row.state, row.error = FRESH, None
@@ -267,7 +267,7 @@ def duration(seconds: float | None) -> str:
     if seconds < 10:
         return f"{max(0.0, seconds):.1f}s"
     seconds = int(seconds)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")

@@ -90,7 +90,7 @@ def load_expectations(project_file: Path, now: dt.datetime) -> list[Expectation]
             if not connection:
                 continue  # a third-party tap without a connection_name: the target's config names it
             selected = _inherited(extractors, extractor, lambda p: p.get("select")) or []
-            object_types = _selected_streams(selected) or [None]
+            object_types: list[str | None] = [*_selected_streams(selected)] or [None]
             for object_type in object_types:
                 found.setdefault(
                     (connection, object_type),

@@ -57,7 +57,8 @@ class BatchWriter:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
-            sys.setswitchinterval(self._switch_interval)
+            if self._switch_interval is not None:  # always set when the thread was started
+                sys.setswitchinterval(self._switch_interval)
 
     def _run(self) -> None:
         while True:

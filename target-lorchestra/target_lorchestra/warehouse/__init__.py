@@ -153,8 +153,9 @@ class Warehouse(t.Protocol):
 class WarehouseAdmin(t.Protocol):
     """Table administration for ``lorchestra migrate`` (names are checked identifiers)."""
 
-    #: How this engine names the BigQuery types of tables.py in ``describe`` output.
-    type_names: dict[str, str]
+    @property
+    def type_names(self) -> dict[str, str]:
+        """How this engine names the BigQuery types of tables.py in ``describe`` output."""
 
     def describe(self, name: str) -> list[tuple[str, str, str]] | None:
         """(column, type, nullable YES/NO) of table ``name`` in order, or None when it does not exist."""
@@ -172,7 +173,11 @@ class WarehouseAdmin(t.Protocol):
         """Rows in table ``name``."""
 
 
-def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) -> Warehouse:
+class WarehouseEngine(Warehouse, WarehouseAdmin, t.Protocol):
+    """One engine (DuckDB or BigQuery): what the target needs and the table administration."""
+
+
+def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) -> WarehouseEngine:
     """The configured warehouse, connected and (unless ``check_tables`` is off, for migrations) with its
     tables created or checked."""
     tables = {
@@ -180,7 +185,7 @@ def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) 
         "event_log": checked_identifier(config.get("event_log_table") or "event_log", "event_log_table"),
     }
     kind = config.get("warehouse") or "duckdb"
-    warehouse: Warehouse
+    warehouse: WarehouseEngine
     if kind == "duckdb":
         from target_lorchestra.warehouse.duckdb import DuckDBWarehouse
 

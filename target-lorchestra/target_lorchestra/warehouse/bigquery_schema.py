@@ -13,7 +13,7 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
 from target_lorchestra.errors import SchemaMismatchError, WarehouseError
-from target_lorchestra.tables import TableDef
+from target_lorchestra.tables import Column, TableDef
 from target_lorchestra.warehouse.duckdb import describe_differences
 
 _DATE_PARTITION = re.compile(r"^DATE\((\w+)\)$")
@@ -25,15 +25,14 @@ API_TIMEOUT = 30
 
 def schema_fields(table: TableDef) -> list[bigquery.SchemaField]:
     """The table's columns as BigQuery ``SchemaField`` objects, in definition order."""
-    return [
-        bigquery.SchemaField(
-            c.name,
-            c.type,
-            mode="NULLABLE" if c.nullable else "REQUIRED",
-            description=c.description or None,
-        )
-        for c in table.columns
-    ]
+    return [_schema_field(c) for c in table.columns]
+
+
+def _schema_field(column: Column) -> bigquery.SchemaField:
+    mode = "NULLABLE" if column.nullable else "REQUIRED"
+    if column.description:
+        return bigquery.SchemaField(column.name, column.type, mode=mode, description=column.description)
+    return bigquery.SchemaField(column.name, column.type, mode=mode)  # no description: the client's default
 
 
 def time_partitioning(table: TableDef) -> bigquery.TimePartitioning | None:

@@ -40,7 +40,12 @@ import typing as t
 from google.cloud import bigquery
 
 if t.TYPE_CHECKING:
+    import decimal
+
     from target_lorchestra.warehouse import RawBatch
+
+    #: What a query parameter can hold (the BigQuery client's scalar parameter values).
+    ScalarValue = str | int | float | decimal.Decimal | bool | dt.datetime | dt.date | None
 
 #: Provenance parameters of every statement of a flush (constants of the batch).
 PROVENANCE_PARAMS = ("source_system", "connection_name", "object_type")
@@ -117,7 +122,7 @@ def provenance_parameters(batch: RawBatch) -> list[bigquery.ScalarQueryParameter
     ]
 
 
-def parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:
+def parameter(name: str, value: ScalarValue) -> bigquery.ScalarQueryParameter:
     if isinstance(value, bool):
         kind = "BOOL"
     elif isinstance(value, int):

@@ -226,7 +226,7 @@ class DuckDBWarehouse:
         self._require().execute(duckdb_ddl(TABLES[kind], name))
 
     def row_count(self, name: str) -> int:
-        return self._require().execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        return self._require().execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
 
     def _require(self) -> duckdb.DuckDBPyConnection:
         if self.con is None:
