@@ -6,6 +6,7 @@ The SDK's reader quotes a whole offending message in its errors; ours reports wh
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import typing as t
 from collections import Counter
@@ -18,6 +19,7 @@ from singer_sdk.exceptions import (
     RecordsWithoutSchemaException,
 )
 from singer_sdk.singerlib.encoding.base import GenericSingerReader
+from typing_extensions import override
 
 from target_lorchestra.errors import BadInputError, MissingKeyError, RecordBeforeSchemaError
 from target_lorchestra.records import Envelope, fast_record
@@ -34,7 +36,7 @@ _REQUIRED = {
 }
 
 
-class LineNumberedReader(GenericSingerReader[bytes | str]):
+class LineNumberedReader(GenericSingerReader[bytes]):
     """Reads JSON lines and locates every failure by line number and stream.
 
     RECORD lines go first to ``record_handler`` (the target's fast path, which keeps the record's bytes
@@ -45,6 +47,8 @@ class LineNumberedReader(GenericSingerReader[bytes | str]):
         super().__init__()
         self.line_number = 0
         self.record_handler: t.Callable[[Envelope], bool] | None = None
+        #: Wraps the reading of the input (the target's run: started before the first line is read).
+        self.run_scope: t.Callable[[], t.ContextManager[None]] = contextlib.nullcontext
 
     @property
     def default_input(self) -> t.IO[bytes]:
@@ -62,9 +66,18 @@ class LineNumberedReader(GenericSingerReader[bytes | str]):
             raise BadInputError(f"a Singer message must be a JSON object, got {type(message).__name__}")
         return message
 
+    @override
     def process_lines(
         self,
-        file_input: t.IO[bytes | str] | None,
+        file_input: t.IO[bytes] | t.IO[str] | None,
+        callbacks: dict[str, t.Callable[[dict], None]],
+    ) -> Counter[str]:
+        with self.run_scope():
+            return self._read_lines(file_input, callbacks)
+
+    def _read_lines(
+        self,
+        file_input: t.IO[bytes] | t.IO[str] | None,
         callbacks: dict[str, t.Callable[[dict], None]],
     ) -> Counter[str]:
         stats: Counter[str] = Counter()

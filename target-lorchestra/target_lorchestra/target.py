@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import typing as t
 from functools import cached_property
@@ -21,6 +22,8 @@ from target_lorchestra.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_DUC
 from target_lorchestra.writer import BatchWriter
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
     from target_lorchestra.records import Envelope
@@ -32,6 +35,7 @@ class TargetLorchestra(Target):
     name = "target-lorchestra"
     default_sink_class = RawObjectsSink
     message_reader_class = LineNumberedReader
+    message_reader: LineNumberedReader
     # The SDK's defaults, minus schema flattening: payloads are stored as sent, never flattened.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         c for c in Target.capabilities if c != PluginCapabilities.FLATTENING
@@ -178,41 +182,59 @@ class TargetLorchestra(Target):
         return warehouse
 
     #: The sink that last took a record on the fast path (taps send a stream's records together).
-    _raw_sink: Sink | None = None
+    _raw_sink: RawObjectsSink | None = None
 
-    @property
-    @override
-    def max_parallelism(self) -> int:
-        # Draining a sink only hands its batch to the one writer thread: a parallel drain would start a
-        # joblib thread pool for nothing (0.1 s per drain of all sinks, measured) and submit in any order.
-        return 1
+    # Draining a sink only hands its batch to the one writer thread: a parallel drain would start a
+    # joblib thread pool for nothing (0.1 s per drain of all sinks, measured) and submit in any order.
+    max_parallelism = 1
 
     @cached_property
     def writer(self) -> BatchWriter:
         """Runs the MERGEs on a second thread, in order, while the main thread reads on."""
         return BatchWriter()
 
-    @override
-    def listen(self, file_input: t.IO[str] | None = None) -> None:
-        """Run: ``job.started``, every message, final drain and STATE, ``job.completed``.
+    # The run (the SDK's ``listen``, which is final): ``job.started``, every message, final drain and STATE,
+    # ``job.completed``. It hangs on the SDK's hooks: the message reader reads the input inside ``_reading``
+    # (started before the first line), and ``process_endofpipe`` ends the run. On any failure the open
+    # streams get ``ingest.failed``, the job ``job.completed`` with status ``failed``, no further STATE is
+    # written, and the error propagates (non-zero exit).
 
-        On any failure the open streams get ``ingest.failed``, the job ``job.completed`` with status
-        ``failed``, no further STATE is written, and the error propagates (non-zero exit).
-        """
+    @override
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
         self.message_reader.record_handler = self._process_raw_record
+        self.message_reader.run_scope = self._reading
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Around the reading of the input: connect and ``job.started`` first; on a failure, end the run."""
         try:
             _ = self.warehouse  # connect first: a bad path or schema fails before any input is read
             self.telemetry.job_started({"target": self.name, "warehouse": self.config.get("warehouse", "duckdb")})
-            super().listen(file_input)
+            yield
         except Exception as exc:
-            self.writer.close()  # batches handed over before the failure finish first (no STATE covers them)
-            error = str(exc) if isinstance(exc, LorchestraError) else f"{type(exc).__name__}: {exc}"
-            culprit = exc.stream if isinstance(exc, BadInputError) else None
-            self.telemetry.streams_failed(error, culprit)
-            self.telemetry.job_completed(error=error)
-            self._close_warehouse()
+            self._fail_run(exc)
+            raise
+
+    @override
+    def process_endofpipe(self) -> None:
+        try:
+            super().process_endofpipe()  # drains every sink, then writes the last STATE
+            self.writer.wait()
+            self.telemetry.streams_completed()
+        except Exception as exc:
+            self._fail_run(exc)
             raise
         self.telemetry.job_completed()
+        self._close_warehouse()
+
+    def _fail_run(self, exc: Exception) -> None:
+        """End a failed run (the caller re-raises ``exc``)."""
+        self.writer.close()  # batches handed over before the failure finish first (no STATE covers them)
+        error = str(exc) if isinstance(exc, LorchestraError) else f"{type(exc).__name__}: {exc}"
+        culprit = exc.stream if isinstance(exc, BadInputError) else None
+        self.telemetry.streams_failed(error, culprit)
+        self.telemetry.job_completed(error=error)
         self._close_warehouse()
 
     def _process_raw_record(self, message: Envelope) -> bool:
@@ -242,14 +264,15 @@ class TargetLorchestra(Target):
         self._handle_max_record_age()
         return True
 
-    def _takes_raw_records(self, sink: Sink) -> bool:
+    def _takes_raw_records(self, sink: Sink) -> t.TypeGuard[RawObjectsSink]:
         """Whether ``sink`` receives its stream's records unchanged (a yes is remembered for the last sink)."""
         if sink is self._raw_sink:
             return True
+        if not isinstance(sink, RawObjectsSink):
+            return False
         maps = self.mapper.stream_maps.get(sink.stream_name, ())
         unchanged = (
-            isinstance(sink, RawObjectsSink)
-            and not sink.validate_schema
+            not sink.validate_schema
             and len(maps) == 1
             and type(maps[0]) is SameRecordTransform
             and maps[0].stream_alias == sink.stream_name
@@ -283,12 +306,6 @@ class TargetLorchestra(Target):
     def _write_state_message(self, state: dict) -> None:
         self.writer.wait()  # STATE only once every batch it covers is committed
         super()._write_state_message(state)
-
-    @override
-    def process_endofpipe(self) -> None:
-        super().process_endofpipe()  # drains every sink, then writes the last STATE
-        self.writer.wait()
-        self.telemetry.streams_completed()
 
     def _close_warehouse(self) -> None:
         self.writer.close()
