@@ -12,7 +12,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
-from target_lorchestra import records
+from target_lorchestra import batch_files, records
 from target_lorchestra.errors import BadInputError, LorchestraError
 from target_lorchestra.events import Telemetry, correlation_id_from_env, trace_id_from_env
 from target_lorchestra.reader import LineNumberedReader
@@ -263,6 +263,26 @@ class TargetLorchestra(Target):
         if retired is not None and sink is not retired:
             self.drain_one(retired)
         return sink
+
+    @override
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Each record of the batch files goes down the path of a RECORD line (see ``batch_files.py``)."""
+        stream = message_dict["stream"]
+        fmt, compression = batch_files.check_encoding(message_dict["encoding"])
+        for url in batch_files.check_manifest(message_dict["manifest"]):
+            where = f"batch file {url.rsplit('/', 1)[-1]}"
+            lines = batch_files.record_lines(stream, url, fmt, compression)
+            number = 0
+            try:
+                while (line := next(lines, None)) is not None:
+                    number += 1
+                    where = f"batch file {url.rsplit('/', 1)[-1]}, record {number}"
+                    self.message_reader.dispatch(line)
+                    where = f"batch file {url.rsplit('/', 1)[-1]}"
+            except BadInputError as exc:
+                exc.problem = f"{where}: {exc.problem}"
+                exc.stream = exc.stream or stream
+                raise
 
     @override
     def _write_state_message(self, state: dict) -> None:
