@@ -114,7 +114,10 @@ class Telemetry:
                 raise RuntimeError("no warehouse connection")  # noqa: TRY301
             self.sink.append_events([row])
         except Exception as exc:  # noqa: BLE001 - telemetry must never mask the run's own outcome
-            logger.error(  # noqa: TRY400 - the event itself is the useful part, not a traceback
+            # No warehouse yet (a configuration error): the run's own one-line error says it all, so the
+            # event goes to the debug log; a warehouse that broke mid-run is worth an error line.
+            logger.log(
+                logging.DEBUG if self.sink is None else logging.ERROR,
                 "event_log unavailable (%s); event follows: %s",
                 type(exc).__name__,
                 orjson.dumps(row, default=str).decode(),

@@ -32,9 +32,11 @@ class TargetLorchestra(Target):
     name = "target-lorchestra"
     default_sink_class = RawObjectsSink
     message_reader_class = LineNumberedReader
-    # The SDK's defaults, minus schema flattening: payloads are stored as sent, never flattened.
+    # The SDK's defaults, minus schema flattening (payloads are stored as sent, never flattened), plus
+    # BATCH messages (batch_files.py).
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
-        c for c in Target.capabilities if c != PluginCapabilities.FLATTENING
+        *(c for c in Target.capabilities if c != PluginCapabilities.FLATTENING),
+        PluginCapabilities.BATCH,
     ]
 
     config_jsonschema = th.PropertiesList(
@@ -120,6 +122,22 @@ class TargetLorchestra(Target):
             title="Validate records",
             description="Validate every record against its stream schema (off: payloads are stored as sent).",
         ),
+        # Declared here so that --about advertises what the SDK's generic versions would not do here.
+        th.Property(
+            "load_method",
+            th.StringType,
+            default="upsert",
+            allowed_values=["upsert"],
+            title="Load method",
+            description="Always upsert: a MERGE on idem_key. append-only and overwrite are refused, not ignored.",
+        ),
+        th.Property(
+            "add_record_metadata",
+            th.BooleanType,
+            allowed_values=[False],
+            title="Add record metadata",
+            description="Not supported (payloads are stored as sent, without _sdc_ columns): only false is accepted.",
+        ),
         th.Property(
             "bigquery",
             th.ObjectType(
@@ -153,6 +171,14 @@ class TargetLorchestra(Target):
             description="Settings used when warehouse is 'bigquery'.",
         ),
     ).to_dict()
+
+    @classmethod
+    @override
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        super().append_builtin_config(config_jsonschema)
+        # The SDK adds batch_config with the BATCH capability; it says how a tap writes its batch files.
+        # A target reads the files at the URLs of each BATCH manifest, so the setting would do nothing here.
+        config_jsonschema["properties"].pop("batch_config", None)
 
     # -- run lifecycle ------------------------------------------------------------------------------
 
