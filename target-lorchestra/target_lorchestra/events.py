@@ -1,8 +1,11 @@
 """Run telemetry: the ``event_log`` rows of one target run.
 
 One ``Telemetry`` per run. It keeps per-stream tallies and writes ``job.*``, ``ingest.*`` and
-``upsert.*`` events as they happen. All events of a run share a ``correlation_id`` (Meltano's run id
-when present) and the W3C trace id of ``TRACEPARENT``. If the warehouse cannot take an event (it may be
+``upsert.*`` events as they happen. All events of a run share a ``correlation_id`` and the W3C trace id
+of ``TRACEPARENT``. Meltano 4.4 does not hand its run id to plugins: ``MELTANO_RUN_ID`` is only an input
+of ``meltano run`` (its ``--run-id`` option), which the plugins inherit when the caller set it, as
+``lorchestra reingest`` does. So the correlation_id is that value when set, else a fresh UUID per run.
+If the warehouse cannot take an event (it may be
 the very thing that failed), the row goes to the log as JSON instead, so a failure is never silent.
 """
 
@@ -43,7 +46,7 @@ def trace_id_from_env(environ: t.Mapping[str, str] = os.environ) -> str | None:
 
 
 def correlation_id_from_env(environ: t.Mapping[str, str] = os.environ) -> str:
-    """Meltano's run id when running under ``meltano run``, else a fresh UUID."""
+    """``MELTANO_RUN_ID`` when the caller of ``meltano run`` set it (also Meltano's run id then), else a UUID."""
     return environ.get("MELTANO_RUN_ID") or str(uuid.uuid4())
 
 
