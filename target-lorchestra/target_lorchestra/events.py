@@ -83,7 +83,15 @@ class Telemetry:
         self.correlation_id = correlation_id
         self.trace_id = trace_id
         self.streams: dict[str, StreamTally] = {}
+        #: Events written while there was no warehouse to take them.
+        self.unsent: list[dict] = []
         self._job_started = time.monotonic()
+
+    def log_unsent(self) -> None:
+        """Log the events no warehouse took (one line each), then forget them."""
+        for row in self.unsent:
+            logger.error("event_log unavailable; event follows: %s", orjson.dumps(row, default=str).decode())
+        self.unsent.clear()
 
     # -- generic --------------------------------------------------------------------------------
 
@@ -117,10 +125,12 @@ class Telemetry:
                 raise RuntimeError("no warehouse connection")  # noqa: TRY301
             self.sink.append_events([row])
         except Exception as exc:  # noqa: BLE001 - telemetry must never mask the run's own outcome
-            # No warehouse yet (a configuration error): the run's own one-line error says it all, so the
-            # event goes to the debug log; a warehouse that broke mid-run is worth an error line.
-            logger.log(
-                logging.DEBUG if self.sink is None else logging.ERROR,
+            if self.sink is None:
+                # No warehouse yet (a configuration error): kept, and logged after the run's own error
+                # line (see TargetLorchestra.invoke), so that the error comes first.
+                self.unsent.append(row)
+                return row
+            logger.error(  # noqa: TRY400 - the event itself is the useful part, not a traceback
                 "event_log unavailable (%s); event follows: %s",
                 type(exc).__name__,
                 orjson.dumps(row, default=str).decode(),

@@ -226,6 +226,10 @@ class TargetLorchestra(Target):
             self.telemetry.streams_failed(error, culprit)
             self.telemetry.job_completed(error=error)
             self._close_warehouse()
+            if isinstance(exc, LorchestraError):
+                exc.unsent_events = self.telemetry  # logged after the one-line error, by invoke
+            else:
+                self.telemetry.log_unsent()  # an unexpected failure: its traceback follows
             raise
         self.telemetry.job_completed()
         self._close_warehouse()
@@ -334,6 +338,8 @@ class TargetLorchestra(Target):
             super().invoke(*args, **kwargs)
         except LorchestraError as exc:
             cls.logger.error("target-lorchestra failed: %s", exc)  # noqa: TRY400
+            if isinstance(getattr(exc, "unsent_events", None), Telemetry):
+                exc.unsent_events.log_unsent()
             sys.exit(1)
 
 
