@@ -338,9 +338,15 @@ class TargetLorchestra(Target):
             super().invoke(*args, **kwargs)
         except LorchestraError as exc:
             cls.logger.error("target-lorchestra failed: %s", exc)  # noqa: TRY400
-            if isinstance(getattr(exc, "unsent_events", None), Telemetry):
-                exc.unsent_events.log_unsent()
+            log_unsent_events(exc)
             sys.exit(1)
+
+
+def log_unsent_events(exc: BaseException) -> None:
+    """Log, after the one-line error, the events of the failed run that no warehouse took."""
+    telemetry = getattr(exc, "unsent_events", None)
+    if isinstance(telemetry, Telemetry):
+        telemetry.log_unsent()
 
 
 if __name__ == "__main__":
