@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from lorchestra_sandbox import dataverse
 from lorchestra_sandbox.core import serve
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_dataverse.tap import TapDataverse
+
+# A template test that found no records (or a selected field in none of them) would pass while testing
+# nothing: those warnings fail the test instead.
+pytestmark = pytest.mark.filterwarnings(
+    "error:No records were available to test.:UserWarning",
+    "error:Fields in transformed catalog but not in records:UserWarning",
+)
 
 # The stream and attribute suites are parametrized from the tap's streams while this module is
 # imported, and a Dataverse tap only knows its streams' schemas from the table metadata: so this one

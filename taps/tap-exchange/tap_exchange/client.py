@@ -41,8 +41,43 @@ def _body(response: requests.Response) -> dict[str, t.Any]:
     return body
 
 
+#: Error codes saying a delta or skip token is no longer valid and the folder must be synced again:
+#: ``syncStateNotFound`` and ``resyncRequired`` (Graph's basic codes), ``resyncApplyDifferences`` and
+#: ``resyncUploadDifferences`` (its detailed codes, found in ``innererror``). Compared case-insensitively.
+RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "resyncapplydifferences", "resyncuploaddifferences"})
+#: "In case of an expired token, the service should respond with a 40X-series error" (delta query
+#: overview); the statuses seen with the codes above are 400, 404 and 410.
+RESYNC_STATUSES = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.GONE})
+
+
 class SyncStateExpiredError(FatalAPIError):
-    """Graph answered 410 Gone / ``syncStateNotFound``: the delta or skip token is no longer valid."""
+    """The delta or skip token is no longer valid (410 Gone, or a 40X with a resync code at any depth)."""
+
+
+def error_codes(response: requests.Response) -> list[str]:
+    """Every ``code`` of a Graph error body, outermost first, following nested ``innererror`` objects.
+
+    Graph's errors page: "apps should loop through all the error codes available and use the most
+    detailed one that they understand". The key is ``innererror`` in the reference and ``innerError``
+    on the wire, so both spellings are followed.
+    """
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return []
+    codes: list[str] = []
+    while isinstance(error, dict):  # parsed JSON has no cycles: this ends
+        if error.get("code"):
+            codes.append(str(error["code"]))
+        error = next((v for k, v in error.items() if k.lower() == "innererror"), None)
+    return codes
+
+
+def is_sync_state_expired(response: requests.Response) -> bool:
+    """Whether Graph says the folder must be synced again from scratch."""
+    if response.status_code not in RESYNC_STATUSES:
+        return False
+    return response.status_code == HTTPStatus.GONE or any(c.lower() in RESYNC_CODES for c in error_codes(response))
 
 
 class GraphStream(RESTStream):
@@ -122,7 +157,7 @@ class GraphStream(RESTStream):
             self.authenticator.invalidate()
             raise RetriableAPIError(self.response_error_message(response), response)
         self._unauthorized_in_a_row = 0
-        if status == HTTPStatus.GONE or self._error_code(response).lower() == "syncstatenotfound":
+        if is_sync_state_expired(response):
             raise SyncStateExpiredError(self.response_error_message(response))
         if status == HTTPStatus.FORBIDDEN:
             msg = (
@@ -145,23 +180,14 @@ class GraphStream(RESTStream):
             msg = f"Incomplete or invalid JSON from {urlparse(response.url).path} (HTTP {status})"
             raise RetriableAPIError(msg, response) from exc
 
-    @staticmethod
-    def _error_code(response: requests.Response) -> str:
-        if response.status_code < HTTPStatus.BAD_REQUEST:
-            return ""
-        try:
-            return str(response.json().get("error", {}).get("code", ""))
-        except (ValueError, AttributeError):
-            return ""
-
     @override
     def response_error_message(self, response: requests.Response) -> str:
         """``HTTP 404 ErrorInvalidUser: <Graph message> (GET /v1.0/users/...)``, never the query string."""
         try:
-            error = response.json().get("error", {})
-            code, message = error.get("code", ""), error.get("message", "")
+            message = response.json().get("error", {}).get("message", "")
         except (ValueError, AttributeError):
-            code, message = "", ""
+            message = ""
+        code = "/".join(error_codes(response))  # e.g. "invalidRequest/resyncRequired"
         path = urlparse(response.url).path
         return f"HTTP {response.status_code} {code or response.reason}: {message or 'no message'} (GET {path})"
 

@@ -94,7 +94,24 @@ class TapGoogleForms(Tap):
             th.IntegerType,
             default=5000,
             title="Page size",
-            description="Responses per page of responses.list (the API allows at most 5000).",
+            description="pageSize of responses.list (the API's default and the most it is documented to return: 5000).",
+        ),
+        th.Property(
+            "filter_overlap_seconds",
+            th.NumberType,
+            default=86400,
+            title="Filter overlap (s)",
+            description="Incremental runs list responses from this long before the bookmark. The API reference "
+            "does not say which time `timestamp > N` compares; if it is createTime, an edit is only seen when "
+            "the response was created inside this window (edits soon after submitting); 0 turns it off.",
+        ),
+        th.Property(
+            "full_listing_every_hours",
+            th.NumberType,
+            default=24,
+            title="Full listing every (h)",
+            description="A run lists every response (one call per 5,000) when the last complete listing "
+            "started this long ago, so no edited response is missed for longer; 0 means every run.",
         ),
         th.Property(
             "max_tries",

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from lorchestra_sandbox.core import serve
 from lorchestra_sandbox.forms import create_app
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
@@ -16,7 +17,8 @@ from tap_google_forms.tap import TapGoogleForms
 # own sandbox for the session; a daemon thread on a free loopback port, gone with the test process.
 _SANDBOX = serve(create_app())
 SUITE_CONFIG = {
-    **_SANDBOX.app.tap_config("google-forms-intake-02", _SANDBOX.url),  # type: ignore[attr-defined]
+    # The follow-up form is a graded quiz: its responses carry totalScore, so every attribute test has data.
+    **_SANDBOX.app.tap_config("google-forms-followup", _SANDBOX.url),  # type: ignore[attr-defined]
     "page_size": 25,
     "backoff_base_seconds": 0.01,
 }
@@ -24,9 +26,12 @@ SUITE_CONFIG = {
 TestTapGoogleForms = get_tap_test_class(
     TapGoogleForms,
     config=SUITE_CONFIG,
-    # All 90 responses of intake-02 plus the form: small enough to sync whole, once, for the class.
+    # All 240 responses plus the form: small enough to sync whole, once, for the class.
     suite_config=SuiteConfig(max_records_limit=None),
 )
+
+#: A template test that found no records to check would pass without checking anything: make it fail.
+pytestmark = pytest.mark.filterwarnings("error:No records were available to test:UserWarning")
 
 TAP = Path(sys.executable).with_name("tap-google-forms")
 

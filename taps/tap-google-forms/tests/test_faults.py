@@ -69,7 +69,7 @@ def test_a_dead_upstream_fails_after_max_tries(
     app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable
 ) -> None:
     faults(fail_after=0, retry_after=0)
-    run = run_tap(make_config(max_tries=3))
+    run = run_tap(make_config(max_tries=3), expect_error=True)
 
     assert run.error is not None
     assert "503" in str(run.error)
@@ -122,7 +122,7 @@ def test_permission_denied_is_not_retried_and_says_what_to_fix(
 ) -> None:
     config = make_config()
     config["oauth_credentials"]["refresh_token"] = NO_ACCESS_REFRESH_TOKEN
-    run = run_tap(config)
+    run = run_tap(config, expect_error=True)
 
     assert run.error is not None
     message = str(run.error)
@@ -136,7 +136,7 @@ def test_permission_denied_is_not_retried_and_says_what_to_fix(
 def test_a_wrong_form_id_is_not_retried_and_says_what_to_fix(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
-    run = run_tap(make_config(form_id="1FAIpQLSdoesNotExist"))
+    run = run_tap(make_config(form_id="1FAIpQLSdoesNotExist"), expect_error=True)
 
     assert run.error is not None
     assert "1FAIpQLSdoesNotExist" in str(run.error)
@@ -149,7 +149,7 @@ def test_a_revoked_refresh_token_fails_with_googles_reason(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
     app.revoke_refresh_token(INTAKE_REFRESH_TOKEN)
-    run = run_tap(make_config())
+    run = run_tap(make_config(), expect_error=True)
 
     assert run.error is not None
     assert "invalid_grant" in str(run.error)
@@ -161,7 +161,7 @@ def test_credentials_rejected_by_the_api_fail_after_two_refreshes(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
     app.tokens.lifetime = -10_000  # the token endpoint hands out tokens the API considers expired
-    run = run_tap(make_config())
+    run = run_tap(make_config(), expect_error=True)
 
     assert run.error is not None
     assert "keeps rejecting freshly issued access tokens" in str(run.error)
@@ -184,7 +184,7 @@ def test_a_service_account_without_domain_wide_delegation_cannot_impersonate(
 ) -> None:
     config = make_config("google-forms-ipip120")
     config["service_account"]["subject"] = "clinic-admin@northside-clinic.example"
-    run = run_tap(config)
+    run = run_tap(config, expect_error=True)
 
     assert run.error is not None
     assert "unauthorized_client" in str(run.error)
@@ -193,6 +193,6 @@ def test_a_service_account_without_domain_wide_delegation_cannot_impersonate(
 def test_exactly_one_kind_of_credentials(make_config: Callable, run_tap: Callable) -> None:
     config = make_config()
     del config["oauth_credentials"]
-    run = run_tap(config)
+    run = run_tap(config, expect_error=True)
     assert run.error is not None
     assert "Configure exactly one credential" in str(run.error)
