@@ -23,14 +23,14 @@ def tap_config(url: str, **overrides: t.Any) -> dict[str, t.Any]:
     return {
         "connection_name": "dataverse-clinic",
         "environment_url": url,
-        "authority_host": url,
+        "authority_url": url,
         "tenant_id": dataverse.TENANT_ID,
         "client_id": dataverse.CLIENT_ID,
         "client_secret": dataverse.CLIENT_SECRET,
         "entity_sets": {"session": "cr8a1_sessions", "report": "cr8a1_reports"},
         "page_size": 50,
         "max_attempts": 4,
-        "retry_backoff_seconds": 0.01,
+        "backoff_base_seconds": 0.01,
         "ratelimit_pause_seconds": 0.0,
         **overrides,
     }

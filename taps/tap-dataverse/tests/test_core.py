@@ -23,13 +23,13 @@ _SANDBOX = serve(dataverse.create_app(), port=0)
 STANDARD_CONFIG = {
     "connection_name": "dataverse-clinic",
     "environment_url": _SANDBOX.url,
-    "authority_host": _SANDBOX.url,
+    "authority_url": _SANDBOX.url,
     "tenant_id": dataverse.TENANT_ID,
     "client_id": dataverse.CLIENT_ID,
     "client_secret": dataverse.CLIENT_SECRET,
     "entity_sets": {"session": "cr8a1_sessions", "report": "cr8a1_reports"},
     "page_size": 25,
-    "retry_backoff_seconds": 0.01,
+    "backoff_base_seconds": 0.01,
 }
 
 TestTapDataverse = get_tap_test_class(

@@ -28,7 +28,7 @@ def test_429_storm_is_retried_after_retry_after(app, config, run_tap, set_faults
     assert run.error is None
     assert run.records("contact") == app.records("contacts")
     assert _statuses(app)[:3] == [429, 429, 200]
-    assert elapsed >= 2.0  # both Retry-After: 1 were honoured (retry_backoff_seconds is 0.01)
+    assert elapsed >= 2.0  # both Retry-After: 1 were honoured (backoff_base_seconds is 0.01)
 
 
 def test_server_errors_are_retried(app, config, run_tap, set_faults):

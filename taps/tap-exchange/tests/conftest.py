@@ -73,7 +73,7 @@ def make_config(sandbox: RunningApp) -> Callable[..., dict[str, t.Any]]:
 
     def make(connection: str = CONNECTION, **overrides: t.Any) -> dict[str, t.Any]:
         config = connection_config(connection, sandbox.url)
-        config.update(page_size=7, backoff_base_seconds=0.01, max_request_tries=4)
+        config.update(page_size=7, backoff_base_seconds=0.01, max_attempts=4)
         config.update(overrides)
         return config
 

@@ -47,9 +47,9 @@ def test_truncated_bodies_are_retried(app, config, run_tap, expected, set_faults
     assert sorted(run.ids) == sorted(expected())  # no page lost, none repeated
 
 
-def test_retries_give_up_after_max_request_tries(app, make_config, run_tap, set_faults):
+def test_retries_give_up_after_max_attempts(app, make_config, run_tap, set_faults):
     set_faults(server_errors=50, retry_after=0)
-    run_tap(make_config(max_request_tries=3), expect_error=RetriableAPIError)
+    run_tap(make_config(max_attempts=3), expect_error=RetriableAPIError)
 
     assert statuses(app) == [503, 503, 503]
 

@@ -116,7 +116,7 @@ def test_a_refused_link_leaves_state_even_when_the_full_round_then_fails(
     """Today's bug: a 400 resyncRequired kept the broken link in STATE, so every later run failed."""
     from singer_sdk.exceptions import RetriableAPIError
 
-    config = make_config(max_request_tries=2)
+    config = make_config(max_attempts=2)
     first = run_tap(config)
     # 3 folder listings and the refused delta link succeed, then the upstream dies during the full round
     set_faults(expire_sync=True, sync_error_status=400, sync_error_code="resyncRequired", fail_after=4, retry_after=0)

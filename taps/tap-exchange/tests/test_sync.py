@@ -117,7 +117,7 @@ def test_configured_folders_only(app, make_config, run_tap, expected):
 
 
 def test_interrupted_run_resumes_without_gaps(app, make_config, run_tap, expected, set_faults):
-    config = make_config(max_request_tries=2)
+    config = make_config(max_attempts=2)
     # folders (1 list + 2 childFolders) and a few delta pages succeed, then every request fails
     set_faults(fail_after=9, retry_after=0)
     broken = run_tap(config, expect_error=RetriableAPIError)
@@ -157,7 +157,7 @@ def test_expired_delta_links_reset_to_a_full_sync(app, config, run_tap, expected
 
 
 def test_expired_skiptoken_while_resuming_resets_that_folder(app, make_config, run_tap, expected, set_faults):
-    config = make_config(max_request_tries=2)
+    config = make_config(max_attempts=2)
     set_faults(fail_after=9, retry_after=0)
     broken = run_tap(config, expect_error=RetriableAPIError)
     set_faults(fail_after=None, expire_sync=True)

@@ -280,7 +280,7 @@ class EmailStream(GmailStream):
                     refreshed_for.update(unauthorized)
                 if retry:
                     attempt += 1
-                    if attempt > int(self.config["max_retries"]):
+                    if attempt >= self.retry_policy.max_attempts:
                         msg = f"{len(retry)} messages still throttled after {attempt - 1} retries"
                         raise RetriableAPIError(msg)
                     wait = self.wait_seconds(attempt)

@@ -37,7 +37,7 @@ def tap_config(running: RunningApp, connection: str = "gmail-acct1", **overrides
         "quota_units_per_second": 1_000_000,
         "backoff_base_seconds": 0.01,
         "backoff_max_seconds": 2,
-        "max_retries": 4,
+        "max_attempts": 5,
     }
     if account.refresh_token:
         config |= {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": account.refresh_token}

@@ -115,14 +115,25 @@ def app(sandbox: RunningApp) -> FormsApp:
     return t.cast("FormsApp", sandbox.app)
 
 
+def family_names(config: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The sandbox's config in the family's setting names (it hands out the names renamed by issue 14)."""
+    config = dict(config)
+    config["token_url"] = config.pop("token_uri")
+    config.update(config.pop("oauth_credentials", {}))
+    service = config.pop("service_account", {})
+    if service:
+        config["service_account_info"] = service["key_json"]
+    return config
+
+
 @pytest.fixture
 def make_config(sandbox: RunningApp, app: FormsApp) -> Callable[..., dict[str, t.Any]]:
     """Tap config for a connection of the product spec, tuned for fast tests."""
 
     def make(connection: str = INTAKE, **overrides: t.Any) -> dict[str, t.Any]:
-        config = app.tap_config(connection, sandbox.url)
+        config = family_names(app.tap_config(connection, sandbox.url))
         # No overlap window by default, so a test's expected record sets stay exact; tests of it set it.
-        config.update(page_size=40, backoff_base_seconds=0.01, max_backoff_seconds=2, max_tries=4)
+        config.update(page_size=40, backoff_base_seconds=0.01, backoff_max_seconds=2, max_attempts=4)
         config.update(filter_overlap_seconds=0)
         config.update(overrides)
         return config

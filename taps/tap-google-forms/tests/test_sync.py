@@ -154,7 +154,7 @@ def test_an_interrupted_run_resumes_without_gaps(
 
     # Dies after the form and two pages of two responses: 503 on every request after that.
     faults(fail_after=3, retry_after=0)
-    interrupted = run_tap(make_config(page_size=2, max_tries=2), state=first.states[-1], expect_error=True)
+    interrupted = run_tap(make_config(page_size=2, max_attempts=2), state=first.states[-1], expect_error=True)
     assert interrupted.error is not None
     assert 0 < len(interrupted.ids()) < len(changed)
     # Whatever STATE reached the target, it does not claim progress past what was sent.
@@ -173,7 +173,7 @@ def test_an_interrupted_first_run_backfills_again(
     app: FormsApp, make_config: Callable, faults: Callable, run_tap: Callable
 ) -> None:
     faults(fail_after=2, retry_after=0)
-    interrupted = run_tap(make_config(page_size=10, max_tries=2), expect_error=True)
+    interrupted = run_tap(make_config(page_size=10, max_attempts=2), expect_error=True)
     assert interrupted.error is not None
     assert all(s["bookmarks"].get("form_response", {}).get("replication_key_value") is None for s in interrupted.states)
 
