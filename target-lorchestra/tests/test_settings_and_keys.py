@@ -177,28 +177,3 @@ def test_keyless_stream_lands_with_a_key_properties_stream_map(duckdb_wh: DuckDB
     result = run_target(duckdb_wh, text, config={**PROVENANCE, "stream_maps": stream_maps}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert [r["idem_key"] for r in duckdb_wh.raw_objects()] == ["files:files-1:things:1"]
-
-
-# -- meltano.yml ----------------------------------------------------------------------------------------
-
-
-def _meltano_target() -> dict:
-    from pathlib import Path
-
-    import yaml
-
-    project = yaml.safe_load((Path(__file__).parents[2] / "meltano.yml").read_text())
-    return next(p for p in project["plugins"]["loaders"] if p["name"] == "target-lorchestra")
-
-
-def test_meltano_yml_declares_what_about_advertises() -> None:
-    about, plugin = _about(), _meltano_target()
-    assert sorted(plugin["capabilities"]) == sorted(about["capabilities"])
-    flat = set()
-    for name, spec in about["settings"]["properties"].items():
-        nested = spec.get("properties") if name == "bigquery" else None
-        flat |= {f"{name}.{sub}" for sub in nested} if nested else {name}
-    assert {s["name"] for s in plugin["settings"]} == flat
-    warehouse = next(s for s in plugin["settings"] if s["name"] == "warehouse")
-    assert warehouse["kind"] == "options"
-    assert [o["value"] for o in warehouse["options"]] == about["settings"]["properties"]["warehouse"]["enum"]
