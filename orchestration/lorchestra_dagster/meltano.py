@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -84,11 +83,9 @@ class MeltanoProject:
         return json.loads(self._read("config", "print", loader, "--format", "json"))
 
     def describe(self) -> tuple[list[ScheduledJob], dict]:
-        """Schedules and loader config, read concurrently (each `meltano` start takes seconds)."""
-        with ThreadPoolExecutor(2) as pool:
-            jobs = pool.submit(self.scheduled_jobs)
-            config = pool.submit(self.loader_config)
-            return jobs.result(), config.result()
+        """Schedules and loader config. One after the other: on a fresh system database each `meltano` would
+        run its migrations, and two at once collide."""
+        return self.scheduled_jobs(), self.loader_config()
 
     def state_backend_uri(self) -> str:
         """`state_backend.uri` as Meltano will see it from the process environment or the project's `.env`.
