@@ -20,9 +20,7 @@ def build_definitions(settings: Settings) -> Definitions:
     for spec in scheduled:
         job_def = build_job(spec, project, loader_config)
         jobs.append(job_def)
-        schedules.append(
-            build_schedule(spec, job_def, timezone=settings.timezone, running=settings.schedules_running)
-        )
+        schedules.append(build_schedule(spec, job_def, timezone=settings.timezone, running=settings.schedules_running))
     return Definitions(jobs=jobs, schedules=schedules)
 
 

@@ -72,11 +72,7 @@ def schedules(url: str) -> list[dict]:
     repos = graphql(url, SCHEDULES)["repositoriesOrError"]
     if "message" in repos:
         raise GraphQLError(repos["message"])
-    return [
-        {**s, "selector": selector(r, s)}
-        for r in repos["nodes"]
-        for s in r["schedules"]
-    ]
+    return [{**s, "selector": selector(r, s)} for r in repos["nodes"] for s in r["schedules"]]
 
 
 def active_runs(url: str) -> list[dict]:
