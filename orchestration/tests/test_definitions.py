@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from dagster import (
     instance_for_test,
 )
 from lorchestra_dagster.definitions import build_definitions
-from lorchestra_dagster.jobs import JOB_TAG, WAREHOUSE_TAG
+from lorchestra_dagster.jobs import JOB_TAG, WAREHOUSE_TAG, build_job
+from lorchestra_dagster.meltano import MeltanoProject, ScheduledJob
 from lorchestra_dagster.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,3 +95,24 @@ def test_the_instance_config_limits_runs_per_job_and_duckdb_writers(tmp_path):
         assert limits[(JOB_TAG, "{'applyLimitPerUniqueValue': True}")] == 1
         assert limits[(WAREHOUSE_TAG, "duckdb")] == 1
         assert queue.max_concurrent_runs >= 2  # BigQuery runs go in parallel
+
+
+def test_a_bigquery_run_refuses_state_that_stays_on_the_machine(patched_environ, monkeypatch, tmp_path):
+    """Without a Cloud Storage state backend a new machine would re-run the full backfill: fail at once."""
+    from dagster import DagsterEventType
+
+    monkeypatch.delenv("MELTANO_STATE_BACKEND_URI", raising=False)
+    ran = tmp_path / "meltano-ran"
+    meltano = tmp_path / "meltano"
+    meltano.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    meltano.chmod(0o755)
+    settings = dataclasses.replace(Settings.from_env(patched_environ), meltano=str(meltano))
+    spec = ScheduledJob("gmail_ingest_acct1_schedule", "gmail_ingest_acct1", "3 * * * *", ("tap-gmail--acct1 t",))
+    job_def = build_job(spec, MeltanoProject(settings), {"warehouse": "bigquery"})
+    with instance_for_test() as instance:
+        result = job_def.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_node_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    assert "MELTANO_STATE_BACKEND_URI=gs://" in failure.step_failure_data.user_failure_data.description
+    assert not any(e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_node_events)
+    assert not ran.exists()  # meltano was never started
