@@ -121,8 +121,8 @@ def api_front(emulator: str) -> Iterator[str]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if b"lorchestra_merge_" in body and not unauthorized:
                 unauthorized.append(1)
-                error = {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}
-                _json_response(self, 401, {"error": error})
+                message = "Request had invalid authentication credentials."
+                _json_response(self, 401, {"error": {"code": 401, "message": message, "status": "UNAUTHENTICATED"}})
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             upstream = session.request(self.command, emulator + self.path, headers=headers, data=body, timeout=60)
@@ -134,7 +134,7 @@ def api_front(emulator: str) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(upstream.content)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - http.server's names
 
         def log_message(self, *args: t.Any) -> None:
             pass

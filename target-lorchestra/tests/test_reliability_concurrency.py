@@ -125,6 +125,7 @@ def test_second_run_fails_clearly_after_its_lock_timeout(duckdb_wh, holder, tmp_
     assert len(errors) == 1, second.stderr[-3000:]
     assert "is locked by another process (waited 1s); DuckDB allows one writer at a time" in errors[0]
     assert "Traceback" not in second.stderr
+    assert "is locked by another process; waiting up to 1s for it" in second.stderr  # it did wait
     assert 1.0 <= waited < 20  # the configured 1 s, not the default 30 s (20: a loaded machine's margin)
     assert '"event_type":"job.completed"' in second.stderr  # its events, logged since the warehouse is locked
 
