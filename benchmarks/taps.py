@@ -135,12 +135,12 @@ def start(name: str, n: int) -> Setup:
     url = running.url
     if name == "gmail":
         urls = {"api_url": url, "batch_url": f"{url}/batch/gmail/v1", "token_url": f"{url}/token"}
-        setup.config |= urls | {"backoff_base_seconds": 0.01, "max_retries": 4}
+        setup.config |= urls | {"backoff_base_seconds": 0.01, "max_attempts": 5}
     elif name == "exchange":
         setup.config = graph.connection_config("exchange-ben-mensio", url) | {"backoff_base_seconds": 0.01}
     elif name == "dataverse":
-        setup.config |= {"connection_name": "dataverse-clinic", "environment_url": url, "authority_host": url}
-        setup.config |= {"retry_backoff_seconds": 0.01, "ratelimit_pause_seconds": 0.0}
+        setup.config |= {"connection_name": "dataverse-clinic", "environment_url": url, "authority_url": url}
+        setup.config |= {"backoff_base_seconds": 0.01, "ratelimit_pause_seconds": 0.0}
     else:
         app = t.cast("forms.FormsApp", setup.app)
         setup.config = app.tap_config("google-forms-intake-01", url) | {"backoff_base_seconds": 0.01}

@@ -32,9 +32,9 @@ def endpoint_overrides(urls: dict[str, str]) -> dict[str, str]:
         "TAP_EXCHANGE_API_URL": f"{graph}/v1.0",
         "TAP_EXCHANGE_AUTHORITY_URL": graph,
         "TAP_DATAVERSE_ENVIRONMENT_URL": dataverse,
-        "TAP_DATAVERSE_AUTHORITY_HOST": dataverse,
+        "TAP_DATAVERSE_AUTHORITY_URL": dataverse,
         "TAP_GOOGLE_FORMS_API_URL": forms,
-        "TAP_GOOGLE_FORMS_TOKEN_URI": f"{forms}/token",
+        "TAP_GOOGLE_FORMS_TOKEN_URL": f"{forms}/token",
     }
 
 

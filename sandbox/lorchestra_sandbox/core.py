@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 import time
 import typing as t
@@ -32,22 +33,28 @@ class Faults:
 
     Attributes:
         throttle: next N API requests answer 429 (a "storm").
-        retry_after: seconds put in the Retry-After header of a 429/503.
+        retry_after: the Retry-After header of a 429/503: seconds, or an HTTP date (a string).
         server_errors: next N API requests answer 503.
         truncate: next N API responses are cut off mid-body.
         delay: seconds to sleep before answering each API request (slow upstream).
         expire_tokens: when set, every access token issued so far becomes invalid.
         expire_sync: when set, the provider's sync/delta/history cursors are expired.
         fail_after: answer normally N more API requests, then 503 every one (a dying upstream).
+        token_faults: what the next token requests meet, one entry each, in order: ``"ok"`` (answered
+            normally), ``"429"`` (throttled, with Retry-After), ``"503"`` (unavailable, with Retry-After),
+            ``"drop"`` (the connection is closed before any answer) or ``"echo"`` (400 whose error
+            description repeats the request body, secrets included, as a careless endpoint might).
+            ``["ok", "429"]`` lets the first token through and throttles the refresh.
     """
 
     throttle: int = 0
-    retry_after: int = 1
+    retry_after: int | str = 1
     server_errors: int = 0
     truncate: int = 0
     delay: float = 0.0
     fail_after: int | None = None
     expire_sync: bool = False
+    token_faults: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -169,7 +176,7 @@ class ProviderApp:
         except HTTPException as exc:
             return "api", self.error(exc.code or 400, "BAD_REQUEST", exc.description or "bad request")
         if endpoint == self._token:
-            return "token", endpoint(request, **args)
+            return "token", self._token_fault(request) or endpoint(request, **args)
         if endpoint in (self._set_faults, self._get_requests, self._reset, *self._control_endpoints):
             return "control", endpoint(request, **args)
         return "api", self._call_api(endpoint, request, args)
@@ -202,12 +209,36 @@ class ProviderApp:
             time.sleep(delay)
         return None
 
-    def _throttled(self, retry_after: int) -> Response:
+    def _token_fault(self, request: Request) -> Response | None:
+        """The next ``token_faults`` entry, if any, in the OAuth error shape (RFC 6749 5.2)."""
+        with self.lock:
+            queue = self.faults.token_faults
+            fault = queue.pop(0) if queue else "ok"
+            retry_after = self.faults.retry_after
+        if fault == "429":
+            body = {"error": "temporarily_unavailable", "error_description": "Too many token requests."}
+            return self.json(body, 429, {"Retry-After": str(retry_after)})
+        if fault == "503":
+            body = {"error": "temporarily_unavailable", "error_description": "The service is unavailable."}
+            return self.json(body, 503, {"Retry-After": str(retry_after)})
+        if fault == "drop":
+            # Close the socket before any byte of an answer: the client sees the connection dropped.
+            connection = request.environ.get("werkzeug.socket")
+            if connection is not None:
+                connection.shutdown(socket.SHUT_RDWR)
+            return Response(status=500)
+        if fault == "echo":
+            echoed = request.get_data(as_text=True)
+            body = {"error": "invalid_request", "error_description": f"Malformed request: {echoed}"}
+            return self.json(body, 400)
+        return None
+
+    def _throttled(self, retry_after: int | str) -> Response:
         response = self.error(429, "RESOURCE_EXHAUSTED", "Too many requests. Retry after the interval.")
         response.headers["Retry-After"] = str(retry_after)
         return response
 
-    def _unavailable(self, retry_after: int) -> Response:
+    def _unavailable(self, retry_after: int | str) -> Response:
         response = self.error(503, "UNAVAILABLE", "The service is currently unavailable.")
         response.headers["Retry-After"] = str(retry_after)
         return response

@@ -141,3 +141,53 @@ def test_records_can_be_edited_over_http(sandbox, session):
     assert changed["modifiedon"] > created["modifiedon"]
     assert requests.delete(f"{base}/{created['contactid']}", timeout=5).ok
     assert created["contactid"] not in sandbox.app.tables["contacts"].rows
+
+
+def test_select_returns_only_the_selected_columns(sandbox, session):
+    prefer = {"Prefer": f'odata.include-annotations="{FORMATTED[1:]}"'}
+    rows = session.get(
+        f"{sandbox.url}{API}/contacts", params={"$select": "fullname,gendercode", "$top": 3}, headers=prefer
+    ).json()["value"]
+    assert len(rows) == 3
+    for row in rows:  # the primary id and the etag always come back; annotations only for selected columns
+        assert set(row) <= {"@odata.etag", "contactid", "fullname", "gendercode", f"gendercode{FORMATTED}"}
+        assert {"@odata.etag", "contactid", "fullname", "gendercode"} <= set(row)
+    bad = session.get(f"{sandbox.url}{API}/contacts", params={"$select": "fullname,nosuchcolumn"})
+    assert bad.status_code == 400
+    assert "nosuchcolumn" in bad.json()["error"]["message"]
+
+
+def test_date_time_columns_carry_their_behaviour_and_format(sandbox, session):
+    dates = session.get(
+        f"{sandbox.url}{API}/EntityDefinitions(LogicalName='contact')/Attributes/"
+        "Microsoft.Dynamics.CRM.DateTimeAttributeMetadata",
+        params={"$select": "LogicalName,Format,DateTimeBehavior"},
+    ).json()["value"]
+    by_name = {a["LogicalName"]: (a["DateTimeBehavior"]["Value"], a["Format"]) for a in dates}
+    assert by_name["birthdate"] == ("DateOnly", "DateOnly")
+    assert by_name["cr8a1_intakedate"] == ("UserLocal", "DateOnly")
+    assert by_name["modifiedon"] == ("UserLocal", "DateAndTime")
+    row = session.get(f"{sandbox.url}{API}/contacts", params={"$top": 1}).json()["value"][0]
+    assert len(row["birthdate"]) == 10  # an Edm.Date
+    assert row["cr8a1_intakedate"].endswith("T08:00:00Z")  # midnight in the user's zone (UTC-8), in UTC
+
+
+def _all_ids(session, url, params, prefer):
+    ids, body = [], session.get(url, params=params, headers=prefer).json()
+    while True:
+        ids += [r["contactid"] for r in body["value"]]
+        if "@odata.nextLink" not in body:
+            return ids
+        body = session.get(body["@odata.nextLink"], headers=prefer).json()
+
+
+def test_arbitrary_ties_break_a_non_unique_order_but_not_a_unique_one(sandbox, session):
+    requests.post(f"{sandbox.url}/_sandbox/faults", json={"arbitrary_ties": True, "tie_seed": 7}, timeout=5)
+    url, prefer = f"{sandbox.url}{API}/contacts", {"Prefer": "odata.maxpagesize=10"}
+    every = sorted(sandbox.app.tables["contacts"].rows)
+
+    loose = _all_ids(session, url, {"$orderby": "modifiedon asc", "$select": "fullname"}, prefer)
+    assert len(loose) == 120
+    assert sorted(loose) != every  # the 25 tied contacts overlapped or were skipped across pages
+    exact = _all_ids(session, url, {"$orderby": "modifiedon asc,contactid asc", "$select": "fullname"}, prefer)
+    assert sorted(exact) == every

@@ -156,3 +156,41 @@ def test_timestamps_use_0_3_6_or_9_fractional_digits() -> None:
     assert format_timestamp(base + 5) == "2026-03-01T10:00:00.000000005Z"
     assert parse_timestamp("2026-03-01T10:00:00.5Z") == base + 500_000_000
     assert parse_timestamp("2026-03-01 10:00:00") is None
+
+
+def test_filter_time_switch_chooses_which_time_the_filter_compares(forms) -> None:
+    app = forms.app
+    access = token(forms.url).json()["access_token"]
+    form_id = app.form_id("google-forms-intake-01")
+    path = f"/v1/forms/{form_id}/responses"
+    old = app.responses(form_id)[0]
+    edited = requests.post(
+        f"{forms.url}/_sandbox/forms/{form_id}/responses/{old['responseId']}/edit",
+        json={"lastSubmittedTime": "2030-01-01T00:00:00.5Z"},
+        timeout=5,
+    ).json()
+    assert edited["lastSubmittedTime"] == "2030-01-01T00:00:00.500Z"
+    since = {"filter": "timestamp >= 2029-01-01T00:00:00Z"}
+    assert [r["responseId"] for r in get(forms.url, path, access, **since).json()["responses"]] == [old["responseId"]]
+
+    switch = requests.post(f"{forms.url}/_sandbox/forms/faults", json={"filter_time": "createTime"}, timeout=5)
+    switch.raise_for_status()
+    assert get(forms.url, path, access, **since).json() == {}  # created long before: never matches again
+    bad = requests.post(f"{forms.url}/_sandbox/forms/faults", json={"filter_time": "updateTime"}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_more_than_5000_responses_page_at_the_documented_default(forms) -> None:
+    app = forms.app
+    access = token(forms.url).json()["access_token"]
+    form_id = app.form_id("google-forms-followup")
+    added = requests.post(f"{forms.url}/_sandbox/forms/{form_id}/responses", json={"count": 4900}, timeout=30).json()
+    assert len(added["responses"]) == 4900
+    path = f"/v1/forms/{form_id}/responses"
+    first = get(forms.url, path, access).json()  # pageSize unspecified: at most 5000
+    assert len(first["responses"]) == 5000
+    rest = get(forms.url, path, access, pageToken=first["nextPageToken"], pageSize="0").json()
+    assert len(rest["responses"]) == 240 + 4900 - 5000
+    assert "nextPageToken" not in rest
+    capped = get(forms.url, path, access, pageSize="9000").json()
+    assert len(capped["responses"]) == 5000

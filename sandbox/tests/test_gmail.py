@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 import requests
@@ -114,21 +115,30 @@ def test_history_and_expired_history_id(gmail):
     assert expired.json()["error"]["status"] == "NOT_FOUND"
 
 
-def test_batch_answers_each_part_and_caps_at_100(gmail):
-    access = token(gmail)
-    ids = list(gmail.app.resources("gmail-acct1"))[:3]
+def batch(running, access: str, ids: list[str]) -> requests.Response:
     boundary = "batch_test"
     parts = "".join(
         f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item{i}>\r\n\r\n"
         f"GET /gmail/v1/users/me/messages/{mid}?format=minimal HTTP/1.1\r\n\r\n"
-        for i, mid in enumerate([*ids, "0000000000000000"])
+        for i, mid in enumerate(ids)
     )
-    response = requests.post(
-        f"{gmail.url}/batch/gmail/v1",
+    return requests.post(
+        f"{running.url}/batch/gmail/v1",
         data=parts + f"--{boundary}--\r\n",
         headers={"Authorization": f"Bearer {access}", "Content-Type": f"multipart/mixed; boundary={boundary}"},
         timeout=5,
     )
+
+
+def part_order(response: requests.Response) -> list[str]:
+    return re.findall(r"Content-ID: <response-(item\d+)>", response.text)
+
+
+def test_batch_answers_each_part_and_caps_at_100(gmail):
+    access = token(gmail)
+    ids = list(gmail.app.resources("gmail-acct1"))[:3]
+    boundary = "batch_test"
+    response = batch(gmail, access, [*ids, "0000000000000000"])
     assert response.headers["Content-Type"].startswith("multipart/mixed; boundary=batch_")
     text = response.text
     assert text.count("HTTP/1.1 200 OK") == 3
@@ -136,7 +146,8 @@ def test_batch_answers_each_part_and_caps_at_100(gmail):
     assert "Content-ID: <response-item3>" in text
     item0 = text.split("Content-ID: <response-item0>\r\n\r\n", 1)[1].split("\r\n--", 1)[0]
     assert json.loads(item0.split("\r\n\r\n", 1)[1])["id"] == ids[0]
-    assert text.index("<response-item3>") < text.index("<response-item0>")  # any order: Content-ID pairs them
+    # The guide: parts come back "in the same order as the requests", each Content-ID prefixed "response-".
+    assert part_order(response) == ["item0", "item1", "item2", "item3"]
     too_many = "".join(
         f"--{boundary}\r\nContent-Type: application/http\r\n\r\nGET /gmail/v1/users/me/profile HTTP/1.1\r\n\r\n"
         for _ in range(101)
@@ -158,3 +169,39 @@ def test_gmail_faults_survive_reset(gmail):
     assert limited.json()["error"]["errors"][0]["reason"] == "userRateLimitExceeded"
     requests.post(f"{gmail.url}/_sandbox/reset", timeout=5).raise_for_status()
     assert isinstance(gmail.app.faults, GmailFaults)
+
+
+@pytest.mark.parametrize("order", ["reverse", "shuffle"])
+def test_batch_part_order_switch_keeps_content_ids(gmail, order):
+    access = token(gmail)
+    ids = list(gmail.app.resources("gmail-acct1"))[:6]
+    requests.post(f"{gmail.url}/_sandbox/faults", json={"batch_part_order": order}, timeout=5).raise_for_status()
+    response = batch(gmail, access, ids)
+    assert sorted(part_order(response)) == [f"item{i}" for i in range(6)]
+    assert part_order(response) != [f"item{i}" for i in range(6)]
+    for index, mid in enumerate(ids):  # each part still answers its own request
+        part = response.text.split(f"Content-ID: <response-item{index}>\r\n\r\n", 1)[1].split("\r\n--", 1)[0]
+        assert json.loads(part.split("\r\n\r\n", 1)[1])["id"] == mid
+
+
+def test_a_token_expiring_mid_batch_answers_401_parts_inside_a_200(gmail):
+    access = token(gmail)
+    ids = list(gmail.app.resources("gmail-acct1"))[:5]
+    switch = {"batch_expire_tokens_after_parts": 2}
+    requests.post(f"{gmail.url}/_sandbox/faults", json=switch, timeout=5).raise_for_status()
+    response = batch(gmail, access, ids)
+    assert response.status_code == 200
+    assert response.text.count("HTTP/1.1 200 OK") == 2
+    assert response.text.count("HTTP/1.1 401 UNAUTHORIZED") == 3
+    assert get(gmail, "/gmail/v1/users/me/profile", access).status_code == 401  # the token really expired
+    fresh = token(gmail)
+    assert batch(gmail, fresh, ids).text.count("HTTP/1.1 200 OK") == 5  # the switch fires once
+
+
+def test_unauthorized_batch_parts_switch(gmail):
+    access = token(gmail)
+    ids = list(gmail.app.resources("gmail-acct1"))[:4]
+    requests.post(f"{gmail.url}/_sandbox/faults", json={"batch_item_unauthorized": 3}, timeout=5).raise_for_status()
+    first = batch(gmail, access, ids)
+    assert (first.status_code, first.text.count("HTTP/1.1 401 UNAUTHORIZED")) == (200, 3)
+    assert batch(gmail, access, ids).text.count("HTTP/1.1 200 OK") == 4

@@ -188,3 +188,55 @@ def test_control_routes_and_token_revocation_countdown(graph):
     url = f"{graph.url}/v1.0/users/{BEN}/mailFolders"
     assert requests.get(url, headers=hdrs, timeout=5).status_code == 200
     assert requests.get(url, headers=hdrs, timeout=5).status_code == 401
+
+
+def test_filtered_delta_returns_at_most_5000_messages(graph):
+    app = graph.app
+    app.add_messages(BEN, "billing", 5010)
+    hdrs = headers(graph.url, f"odata.maxpagesize=1000, {IMMUTABLE}")
+    base = f"{graph.url}/v1.0/users/{BEN}/mailFolders/{app.folder_ids(BEN)['Inbox/Billing']}/messages/delta"
+    unfiltered, _ = drain(graph.url, base, hdrs)
+    filtered, delta = drain(graph.url, f"{base}?$filter=receivedDateTime ge 2020-01-01T00:00:00Z", hdrs)
+    assert len(unfiltered) == len(app.messages(BEN, ["billing"])) > 5000
+    assert len(filtered) == 5000  # "applying $filter in a delta query returns only up to 5,000 messages"
+    new = app.add_message(BEN, "billing")
+    assert [m["id"] for m in drain(graph.url, delta, hdrs)[0]] == [new]  # the filter rides in the link
+
+
+def test_select_is_honoured_and_carried_in_the_links(graph):
+    hdrs = headers(graph.url, f"odata.maxpagesize=5, {IMMUTABLE}")
+    url = f"{graph.url}/v1.0/users/{BEN}/mailFolders/inbox/messages/delta?$select=subject,internetMessageHeaders"
+    items, delta = drain(graph.url, url, hdrs)
+    assert len(items) > 5  # more than one page, every page with the selection
+    for item in items:
+        assert set(item) == {"@odata.type", "@odata.etag", "id", "subject", "internetMessageHeaders"}
+    graph.app.add_message(BEN, "inbox")
+    (change,) = drain(graph.url, delta, hdrs)[0]
+    assert set(change) == {"@odata.type", "@odata.etag", "id", "subject", "internetMessageHeaders"}
+    folders = requests.get(
+        f"{graph.url}/v1.0/users/{BEN}/mailFolders?$select=id,childFolderCount", headers=hdrs, timeout=5
+    ).json()["value"]
+    assert all(set(f) == {"id", "childFolderCount"} for f in folders)
+    bad = requests.get(
+        f"{graph.url}/v1.0/users/{BEN}/mailFolders/inbox/messages/delta?$select=nope", headers=hdrs, timeout=5
+    )
+    assert bad.status_code == 400
+    assert "nope" in bad.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "inner"), [(400, "resyncRequired", True), (404, "syncStateNotFound", False)]
+)
+def test_expired_sync_state_shapes(graph, status, code, inner):
+    hdrs = headers(graph.url, IMMUTABLE)
+    _, delta = drain(graph.url, f"{graph.url}/v1.0/users/{BEN}/mailFolders/inbox/messages/delta", hdrs)
+    shape = {"expire_sync": True, "sync_error_status": status, "sync_error_code": code, "sync_error_inner": inner}
+    requests.post(f"{graph.url}/_sandbox/faults", json=shape, timeout=5).raise_for_status()
+    refused = requests.get(delta, headers=hdrs, timeout=5)
+    assert refused.status_code == status
+    error = refused.json()["error"]
+    assert (error["innerError"].get("code") if inner else error["code"]) == code
+    requests.post(f"{graph.url}/_sandbox/reset", timeout=5).raise_for_status()
+    gone = requests.get(delta, headers=hdrs, timeout=5)  # the default shape: 410 with a Location header
+    assert gone.status_code == 410
+    assert gone.headers["Location"].endswith("?$deltatoken=")

@@ -107,6 +107,13 @@ def cmd_reingest(args: argparse.Namespace) -> int:
     return 0 if all(r.returncode == 0 for r in reports) else 1
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Freshness, volumes and failures per connection; exit 1 unless every one is fresh."""
+    from target_lorchestra import status_command
+
+    return status_command.run(args, warehouse_config(args))
+
+
 def _add_warehouse_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="target-lorchestra config JSON (warehouse, duckdb_path, bigquery, tables)")
     parser.add_argument("--duckdb-path", help="shortcut for a DuckDB warehouse file")
@@ -137,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     reingest.add_argument("--project", default=".", help="the Meltano project directory")
     reingest.add_argument("--log-dir", default="output/logs", help="where each job's output is written")
     reingest.set_defaults(func=cmd_reingest)
+    from target_lorchestra.status_command import add_arguments as add_status_arguments
+
+    status = sub.add_parser("status", help="freshness, volumes and failures per connection; exit 1 unless all fresh")
+    _add_warehouse_args(status)
+    add_status_arguments(status)
+    status.set_defaults(func=cmd_status)
     return parser
 
 

@@ -4,54 +4,41 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 import typing as t
 from http import HTTPStatus
 
+from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseHATEOASPaginator
-from singer_sdk.singerlib import SchemaMessage
 from singer_sdk.streams.rest import HTTPRequest
 from typing_extensions import override
 
 from tap_dataverse.schema import schema_from_attributes
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
 
     import requests
+    from lorchestra_tapkit.entra import EntraClientCredentialsAuthenticator
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import Catalog
     from singer_sdk.streams.rest import PageContext
-
-    from tap_dataverse.auth import DataverseAuthenticator
 
 SOURCE_SYSTEM = "dataverse"
 FORMATTED_VALUE = "OData.Community.Display.V1.FormattedValue"
 #: Service protection: slow down when fewer requests / seconds than this remain in the 5-minute window.
 MIN_BURST_REMAINING = 20
 MIN_TIME_REMAINING = 30.0
-_BODY = "_dataverse_body"
-
-
-def _body(response: requests.Response) -> dict[str, t.Any]:
-    """The response's JSON, parsed once (in ``validate_response``)."""
-    body = getattr(response, _BODY, None)
-    if body is None:
-        body = response.json()
-        setattr(response, _BODY, body)
-    return body
-
 
 class NextLinkPaginator(BaseHATEOASPaginator):
     """Follows ``@odata.nextLink`` (its ``$skiptoken`` carries Dataverse's paging cookie)."""
 
     @override
     def get_next_url(self, response: requests.Response) -> str | None:
-        return _body(response).get("@odata.nextLink")
+        return json_body(response).get("@odata.nextLink")
 
 
 class ServiceProtection:
@@ -89,11 +76,12 @@ class ServiceProtection:
             time.sleep(delay)
 
 
-class DataverseStream(RESTStream[t.Any]):
+class DataverseStream(RetryMixin, ProvenanceMixin, RESTStream[t.Any]):
     """One Dataverse table (entity set), synced incrementally on ``modifiedon``.
 
     The primary key and the schema come from the table's metadata, fetched on first use (or taken
-    from the input catalog when one is given). Rows are requested in ``modifiedon`` order, so the
+    from the input catalog when one is given). Only the selected columns are requested (``$select``).
+    Rows are requested in ``modifiedon`` order, then primary id (a unique, deterministic order), so the
     bookmark only moves forward, and STATE is written after each completed page: a run that stops
     resumes from its last page with ``modifiedon ge {bookmark}`` (rows sharing the bookmark's second
     are read again: at least once, never a gap).
@@ -102,6 +90,7 @@ class DataverseStream(RESTStream[t.Any]):
     #: The entity set read when the ``entity_sets`` setting does not name one.
     default_entity_set: t.ClassVar[str | None] = None
 
+    source_system = SOURCE_SYSTEM
     replication_key = "modifiedon"
     is_sorted = True
     records_jsonpath = "$.value[*]"
@@ -123,7 +112,7 @@ class DataverseStream(RESTStream[t.Any]):
 
     @property
     @override
-    def authenticator(self) -> DataverseAuthenticator:
+    def authenticator(self) -> EntraClientCredentialsAuthenticator:
         return self._tap.dataverse_authenticator  # type: ignore[attr-defined]
 
     @property
@@ -137,23 +126,30 @@ class DataverseStream(RESTStream[t.Any]):
             "Prefer": f'odata.include-annotations="{FORMATTED_VALUE}",odata.maxpagesize={page_size}',
         }
 
-    @property
-    @override
-    def timeout(self) -> int:
-        return int(self.config.get("request_timeout") or 300)
-
     @override
     def get_new_paginator(self) -> NextLinkPaginator:
         return NextLinkPaginator()
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        params: dict[str, t.Any] = {"$orderby": "modifiedon asc"}
+        # modifiedon is not unique: Dataverse's paging guidance says such an order is not deterministic,
+        # so pages could overlap or skip rows that share a modifiedon. The primary id makes it unique.
+        params: dict[str, t.Any] = {
+            "$select": ",".join(self.selected_columns),
+            "$orderby": f"modifiedon asc,{self.primary_keys[0]} asc",
+        }
         start = self.get_starting_timestamp(context)
         if start is not None:
             start_utc = start.astimezone(dt.UTC) if start.tzinfo else start.replace(tzinfo=dt.UTC)
             params["$filter"] = f"modifiedon ge {start_utc.strftime('%Y-%m-%dT%H:%M:%SZ')}"
         return params
+
+    @property
+    def selected_columns(self) -> list[str]:
+        """The columns to ``$select``: those of the schema the catalog selects (annotations come with them)."""
+        return [
+            name for name in self.schema["properties"] if "@" not in name and self.mask.get(("properties", name), True)
+        ]
 
     @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
@@ -193,7 +189,7 @@ class DataverseStream(RESTStream[t.Any]):
         super().apply_catalog(catalog)
 
     def _load_table(self) -> None:
-        """``EntityDefinitions`` by entity set name, the table's ``Attributes``, and which dates are DateOnly."""
+        """``EntityDefinitions`` by entity set name, the table's ``Attributes`` and its DateTime columns' behaviour."""
         found = self._get_json(
             "/EntityDefinitions",
             {
@@ -213,15 +209,14 @@ class DataverseStream(RESTStream[t.Any]):
             f"/EntityDefinitions(LogicalName='{logical}')/Attributes",
             {"$select": "LogicalName,AttributeType,AttributeTypeName,AttributeOf,IsValidForRead"},
         )["value"]
-        date_only = {
-            a["LogicalName"]
+        date_times = {
+            a["LogicalName"]: a
             for a in self._get_json(
                 f"/EntityDefinitions(LogicalName='{logical}')/Attributes/Microsoft.Dynamics.CRM.DateTimeAttributeMetadata",
-                {"$select": "LogicalName,Format"},
+                {"$select": "LogicalName,Format,DateTimeBehavior"},
             )["value"]
-            if a.get("Format") == "DateOnly"
         }
-        self._schema = schema_from_attributes(attributes, date_only=date_only)
+        self._schema = schema_from_attributes(attributes, date_times=date_times)
         self._primary_keys = [table["PrimaryIdAttribute"]]
         if self.replication_key not in self._schema["properties"]:
             msg = f"Table '{logical}' has no modifiedon column: it cannot be synced incrementally"
@@ -236,31 +231,15 @@ class DataverseStream(RESTStream[t.Any]):
             headers=self.http_headers,
         )
         response = self.request_decorator(self._request)(prepared, None)
-        return _body(response)
+        return json_body(response)
 
     # -- records and checkpoints -----------------------------------------------------------------
 
     @override
     def parse_response(self, response: requests.Response) -> Iterator[dict[str, t.Any]]:
-        yield from _body(response).get("value", [])
+        yield from json_body(response).get("value", [])
         # Every record of this page has now been written and counted into the bookmark.
         self._write_state_message()
-
-    @override
-    def _generate_schema_messages(self) -> Iterable[SchemaMessage]:
-        """Add the provenance keyword (``x-lorchestra``) to the emitted schema, not to the catalog."""
-        provenance = {
-            "source_system": SOURCE_SYSTEM,
-            "connection_name": self.config["connection_name"],
-            "schema_ref": self.config.get("schema_ref"),
-        }
-        for message in super()._generate_schema_messages():
-            yield SchemaMessage(
-                message.stream,
-                {**message.schema, "x-lorchestra": provenance},
-                message.key_properties,
-                message.bookmark_properties,
-            )
 
     # -- errors, retries and service protection --------------------------------------------------
 
@@ -290,7 +269,7 @@ class DataverseStream(RESTStream[t.Any]):
         if status >= HTTPStatus.BAD_REQUEST:
             raise FatalAPIError(self.response_error_message(response))
         try:
-            _body(response)
+            json_body(response)
         except ValueError:
             msg = f"Dataverse sent an incomplete or non-JSON body for '{self.entity_set}' (HTTP {status})"
             raise RetriableAPIError(msg, response) from None
@@ -316,32 +295,3 @@ class DataverseStream(RESTStream[t.Any]):
 
     def _observe_limits(self, response: requests.Response) -> None:
         self.service_protection.observe(response.headers, self.logger)
-
-    @override
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        """``Retry-After`` when the server gives one, else exponential from ``retry_backoff_seconds``."""
-        exception = yield  # type: ignore[misc]
-        attempt = 0
-        while True:
-            exception = yield self._retry_wait(exception, attempt)
-            attempt += 1
-
-    def _retry_wait(self, exception: BaseException | None, attempt: int) -> float:
-        response = getattr(exception, "response", None)
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        if retry_after is not None:
-            try:
-                return max(0.0, float(retry_after))
-            except ValueError:
-                pass
-        base = float(self.config.get("retry_backoff_seconds", 2.0))
-        return min(base * 2**attempt, 300.0)
-
-    @override
-    def backoff_jitter(self, value: float) -> float:
-        """Up to 10% more than the wait (never less than a ``Retry-After``)."""
-        return value * (1 + random.random() / 10)  # noqa: S311 - jitter, not cryptography
-
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_attempts", 8))

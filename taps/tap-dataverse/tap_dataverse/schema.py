@@ -21,7 +21,6 @@ _BY_TYPE: dict[str, dict[str, t.Any]] = {
     "Decimal": {"type": ["number", "null"]},
     "Double": {"type": ["number", "null"]},
     "Money": {"type": ["number", "null"]},
-    "DateTime": {"type": ["string", "null"], "format": "date-time"},
     "ManagedProperty": {"type": ["object", "null"], "additionalProperties": True},
 }
 #: Lookups are returned as ``_{logicalname}_value`` (the referenced row's id).
@@ -35,13 +34,32 @@ _FORMATTED = {
 _NOT_RETURNED = {"PartyList", "CalendarRules"}
 
 
-def schema_from_attributes(attributes: list[dict[str, t.Any]], *, date_only: set[str]) -> dict[str, t.Any]:
+def date_time_spec(behavior: str | None, date_format: str | None) -> dict[str, t.Any]:
+    """The JSON schema of a DateTime column, from its ``DateTimeBehavior`` and ``Format`` metadata.
+
+    "Behavior and format of the date and time column": only the DateOnly *behaviour* is exposed by the
+    Web API as an Edm.Date ("2025-03-04"); UserLocal and TimeZoneIndependent are DateTimeOffset
+    ("2025-03-04T08:00:00Z") whatever the ``Format``, so a Date Only *format* with User Local behaviour
+    is a date-time. Without a behaviour (the docs say nothing of metadata lacking it), a DateAndTime
+    format can only be a date-time; a DateOnly format could be either, so no format is declared.
+    """
+    if behavior == "DateOnly":
+        return {"type": ["string", "null"], "format": "date"}
+    if behavior in {"UserLocal", "TimeZoneIndependent"} or date_format == "DateAndTime":
+        return {"type": ["string", "null"], "format": "date-time"}
+    return dict(_STRING)
+
+
+def schema_from_attributes(
+    attributes: list[dict[str, t.Any]], *, date_times: dict[str, dict[str, t.Any]]
+) -> dict[str, t.Any]:
     """The record schema: every column the Web API returns, its formatted value, and ``@odata.etag``.
 
     Columns that are not readable, that belong to another column (``AttributeOf``: ``createdbyname``,
     ``owneridtype``, ...) or that are virtual (images, files) are not returned on a row, so they are not
     declared. ``additionalProperties`` stays open so an annotation this mapping does not know is kept
-    in the record rather than dropped.
+    in the record rather than dropped. ``date_times`` holds the ``DateTimeAttributeMetadata`` of the
+    DateTime columns, by logical name (``DateTimeBehavior`` and ``Format``).
     """
     properties: dict[str, t.Any] = {"@odata.etag": {"type": ["string", "null"]}}
     for attribute in attributes:
@@ -56,8 +74,12 @@ def schema_from_attributes(attributes: list[dict[str, t.Any]], *, date_only: set
             prop, spec, kind = name, _STRING, "Picklist"  # "100000000,100000002", formatted "A; C"
         elif kind == "Virtual":
             continue
-        elif kind == "DateTime" and name in date_only:
-            prop, spec = name, {"type": ["string", "null"], "format": "date"}
+        elif kind == "DateTime":
+            meta = date_times.get(name, {})
+            behavior = meta.get("DateTimeBehavior")
+            if isinstance(behavior, dict):  # a complex type in the Web API: {"Value": "DateOnly"}
+                behavior = behavior.get("Value")
+            prop, spec = name, date_time_spec(behavior, meta.get("Format"))
         else:
             prop, spec = name, _BY_TYPE.get(t.cast("str", kind), {})
         properties[prop] = dict(spec)

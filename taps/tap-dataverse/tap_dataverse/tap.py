@@ -5,22 +5,33 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
+from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, entra_properties, retry_properties
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from tap_dataverse.auth import DataverseAuthenticator
+from tap_dataverse.auth import dataverse_authenticator
 from tap_dataverse.client import ServiceProtection
 from tap_dataverse.streams import STREAM_TYPES
 
 if t.TYPE_CHECKING:
+    from lorchestra_tapkit.entra import EntraClientCredentialsAuthenticator
+
     from tap_dataverse.client import DataverseStream
 
 
-class TapDataverse(Tap):
+#: Renamed to the family's vocabulary (lorchestra-tapkit); the old names work until the next release.
+RENAMED = (
+    Renamed("authority_host", "authority_url"),
+    Renamed("retry_backoff_seconds", "backoff_base_seconds", th.NumberType),
+)
+
+
+class TapDataverse(RenamedSettingsMixin, Tap):
     """Reads Dataverse tables incrementally on ``modifiedon``, one stream per clinic object type."""
 
     name = "tap-dataverse"
+    renamed_settings = RENAMED
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -38,22 +49,9 @@ class TapDataverse(Tap):
             description="The Dataverse environment, e.g. https://clinic.crm.dynamics.com. "
             "The token scope is '{environment_url}/.default'.",
         ),
-        th.Property("tenant_id", th.StringType, required=True, title="Tenant ID", description="Entra ID tenant."),
-        th.Property(
-            "client_id",
-            th.StringType,
-            required=True,
-            title="Client ID",
-            description="Application (client) ID of the app registration that has an application user in "
-            "the environment.",
-        ),
-        th.Property(
-            "client_secret",
-            th.StringType,
-            required=True,
-            secret=True,
-            title="Client secret",
-            description="The client secret's value.",
+        *entra_properties(
+            client_id="Application (client) ID of the app registration that has an application user in the "
+            "environment."
         ),
         th.Property(
             "entity_sets",
@@ -79,14 +77,6 @@ class TapDataverse(Tap):
             description="Iglu URI of the payload schema, declared with every stream (default: null).",
         ),
         th.Property(
-            "authority_host",
-            th.StringType,
-            default="https://login.microsoftonline.com",
-            title="Authority host",
-            description="Entra ID endpoint; the token URL is {authority_host}/{tenant_id}/oauth2/v2.0/token "
-            "(login.microsoftonline.us, login.chinacloudapi.cn for sovereign clouds).",
-        ),
-        th.Property(
             "api_url",
             th.StringType,
             title="Web API URL",
@@ -99,20 +89,7 @@ class TapDataverse(Tap):
             title="Page size",
             description="Rows per page (Prefer: odata.maxpagesize, at most 5000). STATE is written per page.",
         ),
-        th.Property(
-            "max_attempts",
-            th.IntegerType,
-            default=8,
-            title="Max attempts",
-            description="Tries per request on 429, 5xx, 401 (token refresh) and network errors.",
-        ),
-        th.Property(
-            "retry_backoff_seconds",
-            th.NumberType,
-            default=2.0,
-            title="Retry backoff",
-            description="First wait when the server sends no Retry-After; doubles on each try.",
-        ),
+        *retry_properties(max_attempts=8, backoff_base_seconds=2.0, backoff_max_seconds=300.0, request_timeout=300),
         th.Property(
             "ratelimit_pause_seconds",
             th.NumberType,
@@ -121,19 +98,13 @@ class TapDataverse(Tap):
             description="Pause before the next request once x-ms-ratelimit-burst-remaining-xrm-requests "
             "falls to 20 or x-ms-ratelimit-time-remaining-xrm-requests to 30 s.",
         ),
-        th.Property(
-            "request_timeout",
-            th.IntegerType,
-            default=300,
-            title="Request timeout",
-            description="Seconds to wait for an answer.",
-        ),
+        *(rename.property() for rename in RENAMED),
     ).to_dict()
 
     @cached_property
-    def dataverse_authenticator(self) -> DataverseAuthenticator:
+    def dataverse_authenticator(self) -> EntraClientCredentialsAuthenticator:
         """The one token holder shared by every stream of this run."""
-        return DataverseAuthenticator(self.config)
+        return dataverse_authenticator(self.config)
 
     @cached_property
     def service_protection(self) -> ServiceProtection:

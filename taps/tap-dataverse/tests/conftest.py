@@ -23,14 +23,14 @@ def tap_config(url: str, **overrides: t.Any) -> dict[str, t.Any]:
     return {
         "connection_name": "dataverse-clinic",
         "environment_url": url,
-        "authority_host": url,
+        "authority_url": url,
         "tenant_id": dataverse.TENANT_ID,
         "client_id": dataverse.CLIENT_ID,
         "client_secret": dataverse.CLIENT_SECRET,
         "entity_sets": {"session": "cr8a1_sessions", "report": "cr8a1_reports"},
         "page_size": 50,
         "max_attempts": 4,
-        "retry_backoff_seconds": 0.01,
+        "backoff_base_seconds": 0.01,
         "ratelimit_pause_seconds": 0.0,
         **overrides,
     }
@@ -65,16 +65,27 @@ def _run_tap(
     config: dict[str, t.Any],
     state: dict[str, t.Any] | None = None,
     catalog: dict[str, t.Any] | None = None,
+    *,
+    expect_error: type[BaseException] | tuple[type[BaseException], ...] | None = None,
 ) -> TapRun:
-    """Run the tap in-process, as ``tap-dataverse --config --state --catalog`` would."""
+    """Run the tap in-process, as ``tap-dataverse --config --state --catalog`` would.
+
+    A run that raises fails the test, unless the test names the error it expects (``expect_error``):
+    then the run must end with that error, which is kept in ``run.error``. So a test asserting "no
+    records" cannot pass because the tap crashed.
+    """
     out, run = io.StringIO(), TapRun()
     with redirect_stdout(out):
         try:
             tap = TapDataverse(config=config, state=state, catalog=catalog, parse_env_config=False)
             tap.sync_all()
         except Exception as exc:
+            if expect_error is None or not isinstance(exc, expect_error):
+                raise
             run.error = exc
     run.messages = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    if expect_error is not None and run.error is None:
+        pytest.fail(f"the tap run was expected to fail with {expect_error} but succeeded")
     return run
 
 
@@ -98,7 +109,7 @@ def config(sandbox: RunningApp) -> dict[str, t.Any]:
 
 @pytest.fixture
 def run_tap() -> t.Callable[..., TapRun]:
-    """``run_tap(config, state=None, catalog=None) -> TapRun``."""
+    """``run_tap(config, state=None, catalog=None, *, expect_error=None) -> TapRun``."""
     return _run_tap
 
 

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from lorchestra_sandbox import dataverse
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from tap_dataverse.tap import TapDataverse
 
 API = "/api/data/v9.2"
@@ -27,7 +28,7 @@ def test_429_storm_is_retried_after_retry_after(app, config, run_tap, set_faults
     assert run.error is None
     assert run.records("contact") == app.records("contacts")
     assert _statuses(app)[:3] == [429, 429, 200]
-    assert elapsed >= 2.0  # both Retry-After: 1 were honoured (retry_backoff_seconds is 0.01)
+    assert elapsed >= 2.0  # both Retry-After: 1 were honoured (backoff_base_seconds is 0.01)
 
 
 def test_server_errors_are_retried(app, config, run_tap, set_faults):
@@ -41,9 +42,8 @@ def test_server_errors_are_retried(app, config, run_tap, set_faults):
 
 def test_server_errors_beyond_max_attempts_fail_the_run(app, config, run_tap, set_faults):
     set_faults(server_errors=10, retry_after=0)
-    run = run_tap({**config, "max_attempts": 3})
+    run = run_tap({**config, "max_attempts": 3}, expect_error=RetriableAPIError)
 
-    assert run.error is not None
     assert "HTTP 503" in str(run.error)
     assert _statuses(app) == [503, 503, 503]
 
@@ -57,7 +57,8 @@ def test_truncated_page_is_requested_again(app, config, run_tap, set_faults):
     assert run.error is None
     assert run.records("contact") == app.records("contacts")
     first, again = app.api_calls(f"{API}/contacts")[:2]
-    assert first.query == again.query == {"$orderby": ["modifiedon asc"]}
+    assert first.query == again.query
+    assert first.query["$orderby"] == ["modifiedon asc,contactid asc"]
 
 
 def test_token_invalidated_mid_run_is_refreshed_without_loss_or_repeat(app, config, run_tap, set_faults):
@@ -83,9 +84,8 @@ def test_token_expiring_by_its_lifetime_is_renewed_before_use(app, config, run_t
 
 def test_forbidden_table_fails_with_what_to_fix_and_is_not_retried(app, config, run_tap, set_faults):
     set_faults(forbid=["cr8a1_reports"])
-    run = run_tap(config)
+    run = run_tap(config, expect_error=FatalAPIError)
 
-    assert run.error is not None
     message = str(run.error)
     assert "HTTP 403" in message
     assert "cr8a1_reports" in message
@@ -96,9 +96,8 @@ def test_forbidden_table_fails_with_what_to_fix_and_is_not_retried(app, config, 
 
 def test_unknown_entity_set_says_which_setting_is_wrong(app, config, run_tap):
     config = {**config, "entity_sets": {"session": "cr8a1_sessions", "report": "cr8a1_reportz"}}
-    run = run_tap(config)
+    run = run_tap(config, expect_error=FatalAPIError)
 
-    assert run.error is not None
     assert "no table whose entity set is 'cr8a1_reportz'" in str(run.error)
     assert "entity_sets.report" in str(run.error)
 
@@ -112,9 +111,8 @@ def test_unknown_entity_set_says_which_setting_is_wrong(app, config, run_tap):
     ],
 )
 def test_rejected_credentials_are_explained_once(sandbox, app, config, run_tap, overrides, expected):
-    run = run_tap({**config, **overrides})
+    run = run_tap({**config, **overrides}, expect_error=FatalAPIError)
 
-    assert run.error is not None
     assert expected in str(run.error)
     assert "not-the-secret-value" not in str(run.error)
     assert len([r for r in app.requests if r.kind == "token"]) == 1  # not retried

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import typing as t
 from functools import cached_property
@@ -10,10 +9,11 @@ from http import HTTPStatus
 from urllib.parse import urlparse
 
 import requests
+from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_exchange.auth import EntraClientCredentialsAuthenticator
+from tap_exchange.auth import graph_authenticator
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -23,30 +23,55 @@ else:
 if t.TYPE_CHECKING:
     from collections.abc import Generator
 
-    from singer_sdk import singerlib as singer
+    from lorchestra_tapkit.entra import EntraClientCredentialsAuthenticator
     from singer_sdk.helpers.types import Context
 
 SOURCE_SYSTEM = "exchange"
-#: Longest back-off without a Retry-After header.
-MAX_BACKOFF_SECONDS = 60.0
-_BODY = "_exchange_body"
 
 
-def _body(response: requests.Response) -> dict[str, t.Any]:
-    """The response's JSON, parsed once (in ``validate_response``) for the check and for ``get_json``."""
-    body = getattr(response, _BODY, None)
-    if body is None:
-        body = response.json()
-        setattr(response, _BODY, body)
-    return body
+#: Error codes saying a delta or skip token is no longer valid and the folder must be synced again:
+#: ``syncStateNotFound`` and ``resyncRequired`` (Graph's basic codes), ``resyncApplyDifferences`` and
+#: ``resyncUploadDifferences`` (its detailed codes, found in ``innererror``). Compared case-insensitively.
+RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "resyncapplydifferences", "resyncuploaddifferences"})
+#: "In case of an expired token, the service should respond with a 40X-series error" (delta query
+#: overview); the statuses seen with the codes above are 400, 404 and 410.
+RESYNC_STATUSES = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.GONE})
 
 
 class SyncStateExpiredError(FatalAPIError):
-    """Graph answered 410 Gone / ``syncStateNotFound``: the delta or skip token is no longer valid."""
+    """The delta or skip token is no longer valid (410 Gone, or a 40X with a resync code at any depth)."""
 
 
-class GraphStream(RESTStream):
+def error_codes(response: requests.Response) -> list[str]:
+    """Every ``code`` of a Graph error body, outermost first, following nested ``innererror`` objects.
+
+    Graph's errors page: "apps should loop through all the error codes available and use the most
+    detailed one that they understand". The key is ``innererror`` in the reference and ``innerError``
+    on the wire, so both spellings are followed.
+    """
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return []
+    codes: list[str] = []
+    while isinstance(error, dict):  # parsed JSON has no cycles: this ends
+        if error.get("code"):
+            codes.append(str(error["code"]))
+        error = next((v for k, v in error.items() if k.lower() == "innererror"), None)
+    return codes
+
+
+def is_sync_state_expired(response: requests.Response) -> bool:
+    """Whether Graph says the folder must be synced again from scratch."""
+    if response.status_code not in RESYNC_STATUSES:
+        return False
+    return response.status_code == HTTPStatus.GONE or any(c.lower() in RESYNC_CODES for c in error_codes(response))
+
+
+class GraphStream(RetryMixin, ProvenanceMixin, RESTStream):
     """Base stream for Microsoft Graph ``/users/{mailbox}/...`` resources."""
+
+    source_system = SOURCE_SYSTEM
 
     #: 429 (throttled) is retried like 5xx; 401 is retried once with a fresh token.
     extra_retry_statuses: t.ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS]
@@ -64,7 +89,7 @@ class GraphStream(RESTStream):
     @override
     @cached_property
     def authenticator(self) -> EntraClientCredentialsAuthenticator:
-        return EntraClientCredentialsAuthenticator.from_config(self.config)
+        return graph_authenticator(self.config)
 
     @override
     @property
@@ -88,7 +113,7 @@ class GraphStream(RESTStream):
         """
         prepared = self.requests_session.prepare_request(requests.Request("GET", url, headers=self.http_headers))
         response = self.request_decorator(self._request)(prepared, context)
-        return _body(response)
+        return json_body(response)
 
     def paged(self, url: str, context: Context | None = None) -> Generator[dict[str, t.Any], None, None]:
         """Every item of a Graph collection, following ``@odata.nextLink``.
@@ -122,7 +147,7 @@ class GraphStream(RESTStream):
             self.authenticator.invalidate()
             raise RetriableAPIError(self.response_error_message(response), response)
         self._unauthorized_in_a_row = 0
-        if status == HTTPStatus.GONE or self._error_code(response).lower() == "syncstatenotfound":
+        if is_sync_state_expired(response):
             raise SyncStateExpiredError(self.response_error_message(response))
         if status == HTTPStatus.FORBIDDEN:
             msg = (
@@ -140,69 +165,18 @@ class GraphStream(RESTStream):
             raise FatalAPIError(msg)
         super().validate_response(response)
         try:
-            _body(response)
+            json_body(response)
         except ValueError as exc:
             msg = f"Incomplete or invalid JSON from {urlparse(response.url).path} (HTTP {status})"
             raise RetriableAPIError(msg, response) from exc
-
-    @staticmethod
-    def _error_code(response: requests.Response) -> str:
-        if response.status_code < HTTPStatus.BAD_REQUEST:
-            return ""
-        try:
-            return str(response.json().get("error", {}).get("code", ""))
-        except (ValueError, AttributeError):
-            return ""
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
         """``HTTP 404 ErrorInvalidUser: <Graph message> (GET /v1.0/users/...)``, never the query string."""
         try:
-            error = response.json().get("error", {})
-            code, message = error.get("code", ""), error.get("message", "")
+            message = response.json().get("error", {}).get("message", "")
         except (ValueError, AttributeError):
-            code, message = "", ""
+            message = ""
+        code = "/".join(error_codes(response))  # e.g. "invalidRequest/resyncRequired"
         path = urlparse(response.url).path
         return f"HTTP {response.status_code} {code or response.reason}: {message or 'no message'} (GET {path})"
-
-    # -- back-off -------------------------------------------------------------------------------
-
-    @override
-    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
-        """Wait what ``Retry-After`` says; 0 s before retrying a 401 with a new token; else exponential."""
-        base = float(self.config["backoff_base_seconds"])
-        attempt = 0
-        exception = yield  # type: ignore[misc]
-        while True:
-            attempt += 1
-            response = getattr(exception, "response", None)
-            wait = min(base * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
-            if response is not None:
-                if response.status_code == HTTPStatus.UNAUTHORIZED:
-                    wait = 0.0
-                elif (retry_after := response.headers.get("Retry-After", "")).strip().isdigit():
-                    wait = float(retry_after)
-            exception = yield wait
-
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_request_tries"])
-
-    @override
-    def backoff_jitter(self, value: float) -> float:
-        """No jitter: ``Retry-After`` is honoured exactly."""
-        return value
-
-    # -- provenance -----------------------------------------------------------------------------
-
-    @override
-    def _generate_schema_messages(self) -> Generator[singer.SchemaMessage, None, None]:
-        """Add the ``x-lorchestra`` provenance keyword to each SCHEMA message (see ARCHITECTURE.md)."""
-        provenance = {
-            "source_system": SOURCE_SYSTEM,
-            "connection_name": self.config["connection_name"],
-            "schema_ref": self.config.get("schema_ref"),
-        }
-        for message in super()._generate_schema_messages():
-            schema = {**message.schema, "x-lorchestra": provenance}
-            yield dataclasses.replace(message, schema=schema)

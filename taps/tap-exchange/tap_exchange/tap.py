@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, entra_properties, retry_properties
 from singer_sdk import Tap
 from singer_sdk import typing as th
 
@@ -15,10 +16,15 @@ else:
     from typing_extensions import override
 
 
-class TapExchange(Tap):
+#: Renamed to the family's vocabulary (lorchestra-tapkit); the old names work until the next release.
+RENAMED = (Renamed("max_request_tries", "max_attempts", th.IntegerType),)
+
+
+class TapExchange(RenamedSettingsMixin, Tap):
     """Singer tap for one Exchange Online mailbox (stream ``email``)."""
 
     name = "tap-exchange"
+    renamed_settings = RENAMED
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -28,27 +34,8 @@ class TapExchange(Tap):
             title="Connection name",
             description="The configured account, e.g. exchange-ben-mensio (lorchestra's connection_name).",
         ),
-        th.Property(
-            "tenant_id",
-            th.StringType(nullable=False),
-            required=True,
-            title="Tenant ID",
-            description="Microsoft Entra ID tenant (directory) id or primary domain of the app registration.",
-        ),
-        th.Property(
-            "client_id",
-            th.StringType(nullable=False),
-            required=True,
-            title="Client ID",
-            description="Application (client) id of the app registration (Mail.Read application permission).",
-        ),
-        th.Property(
-            "client_secret",
-            th.StringType(nullable=False),
-            required=True,
-            secret=True,
-            title="Client secret",
-            description="Client secret value of the app registration.",
+        *entra_properties(
+            client_id="Application (client) id of the app registration (Mail.Read application permission)."
         ),
         th.Property(
             "mailbox",
@@ -87,17 +74,6 @@ class TapExchange(Tap):
             description="Microsoft Graph base URL, e.g. https://graph.microsoft.us/v1.0 for US Government.",
         ),
         th.Property(
-            "authority_url",
-            th.StringType(nullable=False),
-            default="https://login.microsoftonline.com",
-            title="Authority URL",
-            description=(
-                "Microsoft Entra ID authority host; the token endpoint is "
-                "{authority_url}/{tenant_id}/oauth2/v2.0/token (login.microsoftonline.us, "
-                "login.partner.microsoftonline.cn for national clouds)."
-            ),
-        ),
-        th.Property(
             "oauth_scope",
             th.StringType(nullable=False),
             default="https://graph.microsoft.com/.default",
@@ -117,20 +93,8 @@ class TapExchange(Tap):
             title="Schema reference",
             description="Iglu URI of the payload schema, passed to target-lorchestra (default null).",
         ),
-        th.Property(
-            "max_request_tries",
-            th.IntegerType,
-            default=8,
-            title="Maximum request tries",
-            description="Attempts per request on 429, 5xx, expired tokens and network errors.",
-        ),
-        th.Property(
-            "backoff_base_seconds",
-            th.NumberType,
-            default=2.0,
-            title="Back-off base (seconds)",
-            description="First exponential back-off wait when a response carries no Retry-After.",
-        ),
+        *retry_properties(max_attempts=8, backoff_base_seconds=2.0, backoff_max_seconds=300.0, request_timeout=300),
+        *(rename.property() for rename in RENAMED),
     ).to_dict()
 
     @override

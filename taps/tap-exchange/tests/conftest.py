@@ -73,7 +73,7 @@ def make_config(sandbox: RunningApp) -> Callable[..., dict[str, t.Any]]:
 
     def make(connection: str = CONNECTION, **overrides: t.Any) -> dict[str, t.Any]:
         config = connection_config(connection, sandbox.url)
-        config.update(page_size=7, backoff_base_seconds=0.01, max_request_tries=4)
+        config.update(page_size=7, backoff_base_seconds=0.01, max_attempts=4)
         config.update(overrides)
         return config
 
@@ -93,7 +93,13 @@ def run_tap() -> Callable[..., TapRun]:
         config: dict[str, t.Any],
         state: dict[str, t.Any] | None = None,
         catalog: dict[str, t.Any] | None = None,
+        *,
+        expect_error: type[BaseException] | tuple[type[BaseException], ...] | None = None,
     ) -> TapRun:
+        """A run that raises fails the test, unless the test names the error it expects (``expect_error``).
+
+        So a test asserting "no records" cannot pass because the tap crashed.
+        """
         out = io.StringIO()
         error: BaseException | None = None
         with contextlib.redirect_stdout(out):
@@ -101,7 +107,11 @@ def run_tap() -> Callable[..., TapRun]:
                 tap = TapExchange(config=config, state=state, catalog=catalog, parse_env_config=False)
                 tap.sync_all()
             except Exception as exc:
+                if expect_error is None or not isinstance(exc, expect_error):
+                    raise
                 error = exc
+        if expect_error is not None and error is None:
+            pytest.fail(f"the tap run was expected to fail with {expect_error} but succeeded")
         messages = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
         return TapRun(messages, error)
 

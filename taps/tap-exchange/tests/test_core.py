@@ -8,6 +8,13 @@ from lorchestra_sandbox.graph import connection_config, create_app
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_exchange.tap import TapExchange
 
+# A template test that found no records (or a selected field in none of them) would pass while testing
+# nothing: those warnings fail the test instead.
+pytestmark = pytest.mark.filterwarnings(
+    "error:No records were available to test.:UserWarning",
+    "error:Fields in transformed catalog but not in records:UserWarning",
+)
+
 # The suite builds its runner from this dict when the module is imported; the sandbox's address is
 # filled in by the fixture below before anything is synced (nothing listens on port 9).
 STANDARD_CONFIG = {

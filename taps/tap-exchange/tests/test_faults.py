@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
 MAILBOX = "ben@mensio.example"
 
 
@@ -45,11 +47,10 @@ def test_truncated_bodies_are_retried(app, config, run_tap, expected, set_faults
     assert sorted(run.ids) == sorted(expected())  # no page lost, none repeated
 
 
-def test_retries_give_up_after_max_request_tries(app, make_config, run_tap, set_faults):
+def test_retries_give_up_after_max_attempts(app, make_config, run_tap, set_faults):
     set_faults(server_errors=50, retry_after=0)
-    run = run_tap(make_config(max_request_tries=3))
+    run_tap(make_config(max_attempts=3), expect_error=RetriableAPIError)
 
-    assert run.error is not None
     assert statuses(app) == [503, 503, 503]
 
 
@@ -104,9 +105,8 @@ def test_short_lived_tokens_are_renewed(app, config, run_tap, expected, set_faul
 
 def test_permission_denied_is_not_retried_and_says_why(app, config, run_tap):
     app.deny(MAILBOX)
-    run = run_tap(config)
+    run = run_tap(config, expect_error=FatalAPIError)
 
-    assert run.error is not None
     message = str(run.error)
     assert "403 ErrorAccessDenied" in message
     assert "Mail.Read application permission" in message
@@ -115,35 +115,31 @@ def test_permission_denied_is_not_retried_and_says_why(app, config, run_tap):
 
 
 def test_unknown_mailbox_is_not_retried_and_says_why(app, make_config, run_tap):
-    run = run_tap(make_config(mailbox="nobody@mensio.example"))
+    run = run_tap(make_config(mailbox="nobody@mensio.example"), expect_error=FatalAPIError)
 
-    assert run.error is not None
     assert "404 ErrorInvalidUser" in str(run.error)
     assert "Check the mailbox setting" in str(run.error)
     assert statuses(app) == [404]
 
 
 def test_unknown_configured_folder_is_not_retried(app, make_config, run_tap):
-    run = run_tap(make_config(folders=["inbox", "no-such-folder"]))
+    run = run_tap(make_config(folders=["inbox", "no-such-folder"]), expect_error=FatalAPIError)
 
-    assert run.error is not None
     assert "404 ErrorItemNotFound" in str(run.error)
     assert statuses(app) == [200, 404]
 
 
 def test_wrong_client_secret_is_fatal_and_says_why(app, make_config, run_tap):
-    run = run_tap(make_config(client_secret="not-the-secret"))
+    run = run_tap(make_config(client_secret="not-the-secret"), expect_error=FatalAPIError)
 
-    assert run.error is not None
     assert "invalid_client: AADSTS7000215" in str(run.error)
     assert app.api_calls() == []  # no Graph call without a token
     assert len([r for r in app.requests if r.kind == "token"]) == 1  # and no retry
 
 
 def test_mailbox_of_another_tenant_is_refused(app, make_config, run_tap):
-    run = run_tap(make_config(mailbox="ben@efs.example"))  # mensio's app registration
+    run = run_tap(make_config(mailbox="ben@efs.example"), expect_error=FatalAPIError)  # mensio's registration
 
-    assert run.error is not None
     assert "ErrorInvalidUser" in str(run.error)
 
 

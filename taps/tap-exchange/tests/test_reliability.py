@@ -11,6 +11,7 @@ import threading
 
 from lorchestra_under_fire import assert_exactly_once, count_timeouts, land, wait_for
 from lorchestra_warehouses import DuckDBUnderTest
+from singer_sdk.exceptions import RetriableAPIError
 
 
 def test_storm_timeouts_and_token_expiry_land_every_message_once(
@@ -21,7 +22,7 @@ def test_storm_timeouts_and_token_expiry_land_every_message_once(
 
     monkeypatch.setattr(client.GraphStream, "timeout", property(lambda self: 1), raising=False)
     timeouts = count_timeouts(monkeypatch, client.GraphStream)
-    config = make_config(max_request_tries=12)
+    config = make_config(max_attempts=12)
     set_faults(delay=3)  # every request times out (1 s) ...
 
     def then_storm() -> None:
@@ -47,10 +48,9 @@ def test_dying_upstream_then_expired_skiptoken_land_every_message_once(
 ):
     """The tap dies mid-run (the target commits what it got and its last STATE); the rerun's skiptoken has
     expired (410), so that folder starts over: the replayed messages are MERGEd, not duplicated."""
-    config = make_config(max_request_tries=2)
+    config = make_config(max_attempts=2)
     set_faults(fail_after=9, retry_after=0)
-    broken = run_tap(config)
-    assert broken.error is not None
+    broken = run_tap(config, expect_error=RetriableAPIError)
     wh = DuckDBUnderTest(tmp_path)
     state = land(wh, broken.messages)  # what a pipe does when the tap exits non-zero: EOF, commit, STATE
     assert state == broken.states[-1]

@@ -2,7 +2,9 @@
 
 https://developers.google.com/gmail/api/guides/batch: each part is an ``application/http`` request with
 a ``Content-ID``; the response holds one ``application/http`` part per request, with ``Content-ID:
-<response-...>``, in any order.
+<response-...>``. The guide says parts come back in request order but the calls run in any order: the tap
+pairs parts by Content-ID and does not rely on positions. Each part has its own status (a 200 batch can
+hold 401, 404 or 429 parts), handled per message in ``EmailStream._fetch``.
 """
 
 from __future__ import annotations

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import random
 import threading
 import time
 import typing as t
-from email.utils import parsedate_to_datetime
 from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import requests
+from lorchestra_tapkit import ProvenanceMixin, RetryMixin
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
-from tap_gmail.auth import GoogleAuthenticator, build_credentials
+from tap_gmail.auth import gmail_authenticator
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable
+    from collections.abc import Callable
 
-    from backoff.types import Details
-    from singer_sdk.singerlib import SchemaMessage
+    from lorchestra_tapkit.google import GoogleAuthenticator
 
 SOURCE_SYSTEM = "gmail"
 #: Gmail reasons that mean "slow down", sent with 403 as well as 429.
@@ -49,18 +46,6 @@ def google_error(body: bytes | str) -> tuple[str, str]:
         return "", ""
     details = error.get("errors") or [{}]
     return str(details[0].get("reason", "")), str(error.get("message", ""))
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` header (delta seconds or HTTP date) as seconds."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class QuotaPacer:
@@ -95,8 +80,10 @@ class QuotaPacer:
                 self.sleep(wait)
 
 
-class GmailStream(RESTStream):
+class GmailStream(RetryMixin, ProvenanceMixin, RESTStream):
     """Gmail API stream base."""
+
+    source_system = SOURCE_SYSTEM
 
     #: Records are the API resources as returned: keep unknown nested keys rather than drop them.
     records_jsonpath = "$[*]"
@@ -109,7 +96,7 @@ class GmailStream(RESTStream):
     @cached_property
     @override
     def authenticator(self) -> GoogleAuthenticator:
-        return GoogleAuthenticator(build_credentials(self.config), self.config["token_url"])
+        return gmail_authenticator(self.config)
 
     @cached_property
     def quota(self) -> QuotaPacer:
@@ -196,50 +183,6 @@ class GmailStream(RESTStream):
 
     # -- backoff --------------------------------------------------------------------------------
 
-    def wait_seconds(self, attempt: int, retry_after: float | None = None) -> float:
-        """Retry-After when the server gives one, else capped exponential backoff with jitter."""
-        ceiling = float(self.config["backoff_max_seconds"])
-        if retry_after is not None:
-            return min(retry_after, ceiling)
-        base = float(self.config["backoff_base_seconds"]) * 2 ** (attempt - 1)
-        return min(ceiling, base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
-
-    @override
-    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
-        attempt = 0
-        exception = yield  # type: ignore[misc]  # primed by backoff with None
-        while True:
-            attempt += 1
-            response = getattr(exception, "response", None)
-            header = response.headers.get("Retry-After") if response is not None else None
-            exception = yield self.wait_seconds(attempt, retry_after_seconds(header))
-
-    @override
-    def backoff_jitter(self, value: float) -> float:
-        return value  # jitter is applied in wait_seconds; Retry-After is honoured exactly
-
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"]) + 1
-
-    @override
-    def backoff_handler(self, details: Details) -> None:
-        exc = details.get("exception")
-        self.logger.warning(
-            "Retrying in %.2fs after attempt %d: %s",
-            details.get("wait", 0.0),
-            details.get("tries", 0),
-            exc if isinstance(exc, RetriableAPIError) else type(exc).__name__,
-        )
-
-    # -- provenance -------------------------------------------------------------------------------
-
-    @override
-    def _generate_schema_messages(self) -> Iterable[SchemaMessage]:
-        provenance = {
-            "source_system": SOURCE_SYSTEM,
-            "connection_name": self.config["connection_name"],
-            "schema_ref": self.config.get("schema_ref"),
-        }
-        for message in super()._generate_schema_messages():
-            yield dataclasses.replace(message, schema={**message.schema, "x-lorchestra": provenance})
+    def wait_seconds(self, attempt: int) -> float:
+        """The family's backoff (``RetryPolicy``) for batch parts retried in a later batch."""
+        return self.retry_policy.wait_seconds(attempt)

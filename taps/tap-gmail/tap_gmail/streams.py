@@ -9,6 +9,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
+from tap_gmail.auth import GoogleAuthError
 from tap_gmail.batch import BatchItem, build_batch, parse_batch_response
 from tap_gmail.client import QUOTA_REASONS, GmailStream, HistoryExpiredError, InvalidPageTokenError, google_error
 
@@ -235,17 +236,22 @@ class EmailStream(GmailStream):
     def _fetch(self, ids: list[str]) -> Iterator[dict[str, t.Any]]:
         """``messages.get`` for ``ids`` through the batch endpoint: one round trip per ``batch_size`` ids.
 
-        Parts answered 429/403-quota/5xx/401 are retried in a later batch after a backoff; a part answered
-        404 is a message deleted since it was listed (counted, not emitted).
+        Parts are matched to requests by Content-ID (``parse_batch_response``). Parts answered 429/403-quota/5xx
+        are retried in a later batch after a backoff; parts answered 401 (the access token ran out while the
+        batch was worked through) are re-sent at once with a refreshed token, as googleapiclient's
+        BatchHttpRequest does, and fail the run if they are refused again; a part answered 404 is a message
+        deleted since it was listed (counted, not emitted).
         """
         size = int(self.config["batch_size"])
         gone = 0
         for start in range(0, len(ids), size):
             pending = ids[start : start + size]
             attempt = 0
+            refreshed_for: set[str] = set()  # ids re-sent after a refresh for their 401
             while pending:
                 results = self._send_batch(pending)
                 retry: list[str] = []
+                unauthorized: list[str] = []
                 for message_id, item in zip(pending, results, strict=True):
                     if item.status == 200:
                         yield item.json()
@@ -254,22 +260,33 @@ class EmailStream(GmailStream):
                     if item.status == 404:
                         gone += 1
                     elif item.status == 401:
-                        self.authenticator.invalidate()
-                        retry.append(message_id)
+                        unauthorized.append(message_id)
                     elif item.status in (429, 500, 502, 503, 504) or (item.status == 403 and reason in QUOTA_REASONS):
                         retry.append(message_id)
                     else:
                         msg = f"messages.get failed in a batch: {item.status} {reason}: {message}"
                         raise FatalAPIError(msg)
+                if unauthorized:
+                    if refreshed_for.intersection(unauthorized):
+                        msg = (
+                            f"The Gmail API rejected a freshly refreshed access token for {len(unauthorized)} "
+                            "batch parts (401): check that the token's grant still covers gmail.readonly"
+                        )
+                        raise GoogleAuthError(msg)
+                    self.logger.info(
+                        "%d batch parts answered 401: refreshing the token, re-sending them", len(unauthorized)
+                    )
+                    self.authenticator.invalidate()
+                    refreshed_for.update(unauthorized)
                 if retry:
                     attempt += 1
-                    if attempt > int(self.config["max_retries"]):
+                    if attempt >= self.retry_policy.max_attempts:
                         msg = f"{len(retry)} messages still throttled after {attempt - 1} retries"
                         raise RetriableAPIError(msg)
                     wait = self.wait_seconds(attempt)
                     self.logger.warning("%d batch parts throttled; retrying them in %.2fs", len(retry), wait)
                     self.quota.sleep(wait)
-                pending = retry
+                pending = unauthorized + retry
         if gone:
             self.logger.info("%d listed messages were deleted before they could be fetched", gone)
 

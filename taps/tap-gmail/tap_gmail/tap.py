@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, google_credential_properties, retry_properties
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_gmail.streams import EmailStream
 
+#: Renamed to the family's vocabulary (lorchestra-tapkit); the old names work until the next release.
+RENAMED = (Renamed("max_retries", "max_attempts", th.IntegerType, convert=lambda retries: int(retries) + 1),)
 
-class TapGmail(Tap):
+
+class TapGmail(RenamedSettingsMixin, Tap):
     """Singer tap for one Gmail mailbox (a lorchestra connection)."""
 
     name = "tap-gmail"
+    renamed_settings = RENAMED
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -28,33 +33,9 @@ class TapGmail(Tap):
             title="Schema reference",
             description="Iglu URI of the payload schema (e.g. iglu:com.mensio.raw/raw_gmail_email/jsonschema/1-0-0).",
         ),
-        th.Property("client_id", th.StringType, title="OAuth client ID", description="For a gmail.com account."),
-        th.Property("client_secret", th.StringType, secret=True, title="OAuth client secret"),
-        th.Property(
-            "refresh_token",
-            th.StringType,
-            secret=True,
-            title="OAuth refresh token",
-            description="The mailbox owner's refresh token (gmail.readonly scope).",
-        ),
-        th.Property(
-            "service_account_info",
-            th.StringType,
-            secret=True,
-            title="Service account key (JSON)",
-            description="A Workspace service account key with domain-wide delegation, as JSON text.",
-        ),
-        th.Property(
-            "service_account_file",
-            th.StringType,
-            title="Service account key file",
-            description="Path to the service account key file (instead of service_account_info).",
-        ),
-        th.Property(
-            "delegated_user",
-            th.StringType,
-            title="Delegated user",
-            description="The Workspace mailbox the service account impersonates (the JWT `sub`).",
+        *google_credential_properties(
+            delegated_user="The Workspace mailbox the service account impersonates (domain-wide delegation; "
+            "the JWT `sub`). Required with a service account."
         ),
         th.Property(
             "scopes",
@@ -101,18 +82,14 @@ class TapGmail(Tap):
             th.StringType,
             default="https://gmail.googleapis.com",
             title="API base URL",
+            description="Gmail API base URL (a proxy, or the sandbox).",
         ),
         th.Property(
             "batch_url",
             th.StringType,
             default="https://gmail.googleapis.com/batch/gmail/v1",
             title="Batch endpoint URL",
-        ),
-        th.Property(
-            "token_url",
-            th.StringType,
-            default="https://oauth2.googleapis.com/token",
-            title="OAuth token endpoint",
+            description="Gmail's batch endpoint (up to 100 messages.get calls per round trip).",
         ),
         th.Property(
             "batch_size",
@@ -135,15 +112,8 @@ class TapGmail(Tap):
             title="Quota units per second",
             description="Per-user quota the tap paces itself to (Gmail: 250; messages.get costs 5).",
         ),
-        th.Property("max_retries", th.IntegerType, default=8, title="Max retries"),
-        th.Property(
-            "backoff_base_seconds",
-            th.NumberType,
-            default=1.0,
-            title="Backoff base",
-            description="First wait of the exponential backoff when no Retry-After is given.",
-        ),
-        th.Property("backoff_max_seconds", th.NumberType, default=120.0, title="Backoff ceiling"),
+        *retry_properties(max_attempts=9, backoff_base_seconds=1.0, backoff_max_seconds=120.0, request_timeout=300),
+        *(rename.property() for rename in RENAMED),
     ).to_dict()
 
     @override

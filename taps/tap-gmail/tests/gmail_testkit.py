@@ -37,7 +37,7 @@ def tap_config(running: RunningApp, connection: str = "gmail-acct1", **overrides
         "quota_units_per_second": 1_000_000,
         "backoff_base_seconds": 0.01,
         "backoff_max_seconds": 2,
-        "max_retries": 4,
+        "max_attempts": 5,
     }
     if account.refresh_token:
         config |= {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": account.refresh_token}
@@ -83,8 +83,14 @@ class Run:
         return self.tap.streams["email"]
 
 
-def run_tap(config: dict[str, t.Any], state: dict | None = None, *, expect_error: bool = False) -> Run:
-    """Run the tap in-process (the SDK's own sync loop), collecting its Singer messages."""
+def run_tap(
+    config: dict[str, t.Any], state: dict | None = None, *, expect_error: type[BaseException] | bool = False
+) -> Run:
+    """Run the tap in-process (the SDK's own sync loop), collecting its Singer messages.
+
+    A crash fails the test (the exception propagates) unless the test expects an error: ``expect_error=True``
+    or the exception class it expects; then a run that does not fail, or fails otherwise, fails the test.
+    """
     tap = TapGmail(config=config, state=state, parse_env_config=False)
     out = io.StringIO()
     error: BaseException | None = None
@@ -98,6 +104,8 @@ def run_tap(config: dict[str, t.Any], state: dict | None = None, *, expect_error
         raise error
     if expect_error:
         assert error is not None, "the run was expected to fail"
+        if expect_error is not True:
+            assert isinstance(error, expect_error), f"expected {expect_error.__name__}, got {error!r}"
     return Run(messages, error, tap)
 
 

@@ -11,6 +11,9 @@ from lorchestra_sandbox.gmail import create_app
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_gmail.tap import TapGmail
 
+#: A template test that found no records to check would pass without checking anything: make it fail.
+pytestmark = pytest.mark.filterwarnings("error:No records were available to test:UserWarning")
+
 #: Filled in by the class fixture below once the sandbox has a port; the SDK runner keeps this dict.
 STANDARD_CONFIG: dict[str, t.Any] = {"connection_name": "gmail-acct2"}
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import cached_property
 
 import pytest
 from gmail_testkit import Calls, app_of, run_tap, set_faults, tap_config
 from singer_sdk.exceptions import FatalAPIError
-from tap_gmail.client import QuotaPacer
+from tap_gmail.client import GmailStream, QuotaPacer
 
 
 def test_429_storm_is_retried_honouring_retry_after(gmail):
@@ -131,12 +132,22 @@ def test_quota_pacer_keeps_to_units_per_second():
     assert slept == [1.0, 1.0, 1.0]  # the first second's allowance, then one batch per second
 
 
-def test_tap_paces_itself_to_the_configured_quota(gmail):
+def test_tap_paces_itself_to_the_configured_quota(gmail, monkeypatch):
     # 1 (profile) + 5 (list) + 111 x 5 (messages.get in 3 batches) = 561 units; at 300 units/s with one
-    # second of burst, the run cannot finish in less than (561 - 300) / 300 = 0.87 s.
-    started = time.monotonic()
+    # second of burst, the pacer must hold the run back (561 - 300) / 300 = 0.87 s. A virtual clock that only
+    # its sleeps advance: the wall clock of a loaded test machine would make the waits (not) happen by chance.
+    virtual = [0.0]
+
+    def sleep(seconds: float) -> None:
+        virtual[0] += seconds
+
+    def pacer(stream: GmailStream) -> QuotaPacer:
+        return QuotaPacer(stream.config["quota_units_per_second"], clock=lambda: virtual[0], sleep=sleep)
+
+    monkeypatch.setattr(GmailStream, "quota", cached_property(pacer), raising=True)
+    GmailStream.quota.__set_name__(GmailStream, "quota")
     run = run_tap(tap_config(gmail, "gmail-acct2", quota_units_per_second=300))
-    elapsed = time.monotonic() - started
     assert len(run.records) == 111
-    assert elapsed >= 0.87
-    assert run.stream.quota.waited >= 0.5
+    assert run.stream.quota.rate == 300
+    assert run.stream.quota.waited == pytest.approx((561 - 300) / 300)
+    assert virtual[0] == pytest.approx((561 - 300) / 300)

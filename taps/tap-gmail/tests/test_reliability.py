@@ -22,7 +22,7 @@ def test_storm_timeouts_and_token_expiry_land_every_message_once(gmail, tmp_path
 
     monkeypatch.setattr(client.GmailStream, "timeout", property(lambda self: 1), raising=False)
     timeouts = count_timeouts(monkeypatch, client.GmailStream)
-    config = tap_config(gmail, CONNECTION, max_retries=12)
+    config = tap_config(gmail, CONNECTION, max_attempts=13)
     set_faults(gmail, delay=3)  # every request times out (1 s) ...
 
     def then_storm() -> None:

@@ -154,7 +154,7 @@ def test_service_account_with_domain_wide_delegation(gmail):
 
 def test_interrupted_backfill_resumes_from_its_last_page(gmail):
     app = app_of(gmail)
-    config = tap_config(gmail, "gmail-acct3", page_size=50, batch_size=25, max_retries=1)
+    config = tap_config(gmail, "gmail-acct3", page_size=50, batch_size=25, max_attempts=2)
     # profile, then per page: list + 2 batches. Request 9 (third page's first batch) and after fail.
     set_faults(gmail, fail_after=8, retry_after=0)
     interrupted = run_tap(config, expect_error=True)
@@ -180,7 +180,7 @@ def test_interrupted_backfill_resumes_from_its_last_page(gmail):
 
 def test_interrupted_incremental_run_resumes_without_gaps(gmail):
     app = app_of(gmail)
-    config = tap_config(gmail, "gmail-acct1", page_size=5, max_retries=1)
+    config = tap_config(gmail, "gmail-acct1", page_size=5, max_attempts=2)
     first = run_tap(tap_config(gmail, "gmail-acct1"))
     ids = lacking(first.by_id, "STARRED")[:12]
     for mid in ids:

@@ -3,42 +3,30 @@
 from __future__ import annotations
 
 import decimal
-import email.utils
-import random
-import time
 import typing as t
 from http import HTTPStatus
 from importlib import resources
 
+from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
 from singer_sdk import RESTStream, SchemaDirectory
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import JSONPathPaginator
-from singer_sdk.singerlib import SchemaMessage, SelectionMask
+from singer_sdk.singerlib import SelectionMask
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Iterator
 
     import requests
-    from backoff.types import Details
-
-    from tap_google_forms.auth import GoogleAuthenticator
+    from lorchestra_tapkit.google import GoogleAuthenticator
 
 SOURCE_SYSTEM = "google_forms"
 SCHEMAS = SchemaDirectory(resources.files("tap_google_forms") / "schemas")
-_BODY = "_google_forms_body"
 
 
 def _body(response: requests.Response) -> dict[str, t.Any]:
-    """The response's JSON, parsed once (in ``validate_response``) for the checks, records and paging.
-
-    Numbers are decimals, as in singer-sdk's own ``parse_response``.
-    """
-    body = getattr(response, _BODY, None)
-    if body is None:
-        body = response.json(parse_float=decimal.Decimal)
-        setattr(response, _BODY, body)
-    return body
+    """The parsed-once body; numbers are decimals, as in singer-sdk's own ``parse_response``."""
+    return json_body(response, parse_float=decimal.Decimal)
 
 
 class PageTokenRejectedError(FatalAPIError):
@@ -83,8 +71,10 @@ def _google_error(response: requests.Response) -> str:
     return f"{text}: {message[:300]}" if message else text
 
 
-class GoogleFormsStream(RESTStream):
+class GoogleFormsStream(RetryMixin, ProvenanceMixin, RESTStream):
     """A Google Forms API v1 stream."""
+
+    source_system = SOURCE_SYSTEM
 
     @property
     def url_base(self) -> str:
@@ -153,44 +143,6 @@ class GoogleFormsStream(RESTStream):
             f"'{self.config['connection_name']}' ({detail}). {hint}"
         )
 
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_tries"])
-
-    def backoff_jitter(self, value: float) -> float:
-        return value  # jitter is already in ``_wait_seconds``; a Retry-After is honoured as given
-
-    def backoff_wait_generator(self) -> Generator[float, BaseException, None]:
-        def waits() -> Generator[float, BaseException, None]:
-            attempt = 0
-            exception = yield  # type: ignore[misc]  # primed by backoff with send(None)
-            while True:
-                attempt += 1
-                exception = yield self._wait_seconds(exception, attempt)
-
-        return waits()
-
-    def _wait_seconds(self, exception: BaseException, attempt: int) -> float:
-        """Retry-After when the API sends one, else exponential backoff with jitter; both capped."""
-        cap = float(self.config["max_backoff_seconds"])
-        response = getattr(exception, "response", None)
-        if response is not None and response.status_code == HTTPStatus.UNAUTHORIZED:
-            return 0.0
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        if retry_after:
-            seconds = _parse_retry_after(retry_after)
-            if seconds is not None:
-                return min(seconds, cap)
-        base = float(self.config["backoff_base_seconds"]) * 2 ** (attempt - 1)
-        return min(cap, base / 2 + random.uniform(0, base / 2))  # noqa: S311 - jitter, not crypto
-
-    def backoff_handler(self, details: Details) -> None:
-        exception = details.get("exception")
-        response = getattr(exception, "response", None)
-        status = response.status_code if response is not None else type(exception).__name__
-        self.logger.warning(
-            "%s: request failed (%s), retry %d in %.2fs", self.name, status, details["tries"], details["wait"]
-        )
-
     def response_error_message(self, response: requests.Response) -> str:
         return _google_error(response)
 
@@ -208,32 +160,7 @@ class GoogleFormsStream(RESTStream):
             mask = self._mask = _MemoSelectionMask(mask)
         return mask
 
-    # -- provenance -----------------------------------------------------------------------------
-
-    def _generate_schema_messages(self) -> Iterator[SchemaMessage]:
-        provenance = {
-            "source_system": SOURCE_SYSTEM,
-            "connection_name": self.config["connection_name"],
-            "schema_ref": self.config.get("schema_ref"),
-        }
-        for message in super()._generate_schema_messages():
-            schema = {**message.schema, "x-lorchestra": provenance}
-            yield SchemaMessage(message.stream, schema, message.key_properties, message.bookmark_properties)
-
     # -- paging ---------------------------------------------------------------------------------
 
     def get_new_paginator(self) -> NextPageTokenPaginator:
         return NextPageTokenPaginator()
-
-
-def _parse_retry_after(value: str) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date)."""
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

@@ -53,8 +53,14 @@ def run_tap(
     config: dict[str, t.Any],
     state: dict[str, t.Any] | None = None,
     catalog: dict[str, t.Any] | None = None,
+    *,
+    expect_error: type[BaseException] | bool = False,
 ) -> TapRun:
-    """Run the tap in this process (as ``tap-google-forms --config --state --catalog`` would)."""
+    """Run the tap in this process (as ``tap-google-forms --config --state --catalog`` would).
+
+    A run that raises fails the test (the exception propagates) unless the test says it expects an error
+    (``expect_error=True`` or the exception class); then a run that does not fail fails the test.
+    """
     out = io.StringIO()
     error: BaseException | None = None
     with contextlib.redirect_stdout(out):
@@ -64,6 +70,12 @@ def run_tap(
         except Exception as exc:
             error = exc
     messages = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    if error is not None and not expect_error:
+        raise error
+    if expect_error:
+        assert error is not None, "the run was expected to fail, and it did not"
+        if expect_error is not True:
+            assert isinstance(error, expect_error), f"expected {expect_error.__name__}, got {error!r}"
     return TapRun(messages, error)
 
 
@@ -103,13 +115,26 @@ def app(sandbox: RunningApp) -> FormsApp:
     return t.cast("FormsApp", sandbox.app)
 
 
+def family_names(config: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The sandbox's config in the family's setting names (it hands out the names renamed by issue 14)."""
+    config = dict(config)
+    config["token_url"] = config.pop("token_uri")
+    config.update(config.pop("oauth_credentials", {}))
+    service = config.pop("service_account", {})
+    if service:
+        config["service_account_info"] = service["key_json"]
+    return config
+
+
 @pytest.fixture
 def make_config(sandbox: RunningApp, app: FormsApp) -> Callable[..., dict[str, t.Any]]:
     """Tap config for a connection of the product spec, tuned for fast tests."""
 
     def make(connection: str = INTAKE, **overrides: t.Any) -> dict[str, t.Any]:
-        config = app.tap_config(connection, sandbox.url)
-        config.update(page_size=40, backoff_base_seconds=0.01, max_backoff_seconds=2, max_tries=4)
+        config = family_names(app.tap_config(connection, sandbox.url))
+        # No overlap window by default, so a test's expected record sets stay exact; tests of it set it.
+        config.update(page_size=40, backoff_base_seconds=0.01, backoff_max_seconds=2, max_attempts=4)
+        config.update(filter_overlap_seconds=0)
         config.update(overrides)
         return config
 

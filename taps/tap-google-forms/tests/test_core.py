@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from lorchestra_sandbox.core import serve
 from lorchestra_sandbox.forms import create_app
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
@@ -15,8 +16,13 @@ from tap_google_forms.tap import TapGoogleForms
 # The standard suite needs its config when the class is built (at import), so this module serves its
 # own sandbox for the session; a daemon thread on a free loopback port, gone with the test process.
 _SANDBOX = serve(create_app())
+_OLD = _SANDBOX.app.tap_config("google-forms-followup", _SANDBOX.url)  # type: ignore[attr-defined]  # pre-issue-14 names
 SUITE_CONFIG = {
-    **_SANDBOX.app.tap_config("google-forms-intake-02", _SANDBOX.url),  # type: ignore[attr-defined]
+    # The follow-up form is a graded quiz: its responses carry totalScore, so every attribute test has data.
+    **{k: v for k, v in _OLD.items() if k not in ("token_uri", "oauth_credentials", "service_account")},
+    "token_url": _OLD["token_uri"],
+    **_OLD.get("oauth_credentials", {}),
+    **({"service_account_info": _OLD["service_account"]["key_json"]} if "service_account" in _OLD else {}),
     "page_size": 25,
     "backoff_base_seconds": 0.01,
 }
@@ -24,9 +30,12 @@ SUITE_CONFIG = {
 TestTapGoogleForms = get_tap_test_class(
     TapGoogleForms,
     config=SUITE_CONFIG,
-    # All 90 responses of intake-02 plus the form: small enough to sync whole, once, for the class.
+    # All 240 responses plus the form: small enough to sync whole, once, for the class.
     suite_config=SuiteConfig(max_records_limit=None),
 )
+
+#: A template test that found no records to check would pass without checking anything: make it fail.
+pytestmark = pytest.mark.filterwarnings("error:No records were available to test:UserWarning")
 
 TAP = Path(sys.executable).with_name("tap-google-forms")
 
@@ -35,12 +44,12 @@ def test_about_lists_capabilities_and_secret_settings() -> None:
     about = json.loads(subprocess.run([TAP, "--about", "--format=json"], capture_output=True, check=True).stdout)
     assert {"catalog", "discover", "state", "about", "stream-maps"} <= set(about["capabilities"])
     properties = about["settings"]["properties"]
-    assert properties["oauth_credentials"]["properties"]["client_secret"]["secret"] is True
-    assert properties["oauth_credentials"]["properties"]["refresh_token"]["secret"] is True
-    assert properties["service_account"]["properties"]["key_json"]["secret"] is True
+    assert properties["client_secret"]["secret"] is True
+    assert properties["refresh_token"]["secret"] is True
+    assert properties["service_account_info"]["secret"] is True
     assert set(about["settings"]["required"]) == {"connection_name", "form_id"}
     assert properties["api_url"]["default"] == "https://forms.googleapis.com"
-    assert properties["token_uri"]["default"] == "https://oauth2.googleapis.com/token"
+    assert properties["token_url"]["default"] == "https://oauth2.googleapis.com/token"
 
 
 def test_discover_needs_no_credentials(tmp_path: Path) -> None:

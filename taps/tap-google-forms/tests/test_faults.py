@@ -30,7 +30,7 @@ def _assert_complete(app: FormsApp, run: t.Any) -> None:
 
 def test_a_429_storm_is_ridden_out(app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable) -> None:
     faults(throttle=3, retry_after=0)
-    run = run_tap(make_config(max_tries=5))
+    run = run_tap(make_config(max_attempts=5))
 
     _assert_complete(app, run)
     assert _statuses(app)[:4] == [429, 429, 429, 200]
@@ -51,7 +51,7 @@ def test_retry_after_is_honoured(app: FormsApp, make_config: Callable, run_tap: 
 def test_retry_after_is_capped(app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable) -> None:
     faults(throttle=1, retry_after=30)
     started = time.monotonic()
-    run = run_tap(make_config(max_backoff_seconds=0.2))
+    run = run_tap(make_config(backoff_max_seconds=0.2))
 
     _assert_complete(app, run)
     assert time.monotonic() - started < 10
@@ -65,11 +65,11 @@ def test_server_errors_are_retried(app: FormsApp, make_config: Callable, run_tap
     assert _statuses(app)[:3] == [503, 503, 200]
 
 
-def test_a_dead_upstream_fails_after_max_tries(
+def test_a_dead_upstream_fails_after_max_attempts(
     app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable
 ) -> None:
     faults(fail_after=0, retry_after=0)
-    run = run_tap(make_config(max_tries=3))
+    run = run_tap(make_config(max_attempts=3), expect_error=True)
 
     assert run.error is not None
     assert "503" in str(run.error)
@@ -121,8 +121,8 @@ def test_permission_denied_is_not_retried_and_says_what_to_fix(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
     config = make_config()
-    config["oauth_credentials"]["refresh_token"] = NO_ACCESS_REFRESH_TOKEN
-    run = run_tap(config)
+    config["refresh_token"] = NO_ACCESS_REFRESH_TOKEN
+    run = run_tap(config, expect_error=True)
 
     assert run.error is not None
     message = str(run.error)
@@ -136,7 +136,7 @@ def test_permission_denied_is_not_retried_and_says_what_to_fix(
 def test_a_wrong_form_id_is_not_retried_and_says_what_to_fix(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
-    run = run_tap(make_config(form_id="1FAIpQLSdoesNotExist"))
+    run = run_tap(make_config(form_id="1FAIpQLSdoesNotExist"), expect_error=True)
 
     assert run.error is not None
     assert "1FAIpQLSdoesNotExist" in str(run.error)
@@ -149,7 +149,7 @@ def test_a_revoked_refresh_token_fails_with_googles_reason(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
     app.revoke_refresh_token(INTAKE_REFRESH_TOKEN)
-    run = run_tap(make_config())
+    run = run_tap(make_config(), expect_error=True)
 
     assert run.error is not None
     assert "invalid_grant" in str(run.error)
@@ -161,7 +161,7 @@ def test_credentials_rejected_by_the_api_fail_after_two_refreshes(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
     app.tokens.lifetime = -10_000  # the token endpoint hands out tokens the API considers expired
-    run = run_tap(make_config())
+    run = run_tap(make_config(), expect_error=True)
 
     assert run.error is not None
     assert "keeps rejecting freshly issued access tokens" in str(run.error)
@@ -170,7 +170,7 @@ def test_credentials_rejected_by_the_api_fail_after_two_refreshes(
 
 def test_service_account_credentials(app: FormsApp, make_config: Callable, run_tap: Callable) -> None:
     config = make_config("google-forms-ipip120")
-    assert "service_account" in config
+    assert "service_account_info" in config
     run = run_tap(config)
 
     assert run.error is None
@@ -183,8 +183,8 @@ def test_a_service_account_without_domain_wide_delegation_cannot_impersonate(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
     config = make_config("google-forms-ipip120")
-    config["service_account"]["subject"] = "clinic-admin@northside-clinic.example"
-    run = run_tap(config)
+    config["delegated_user"] = "clinic-admin@northside-clinic.example"
+    run = run_tap(config, expect_error=True)
 
     assert run.error is not None
     assert "unauthorized_client" in str(run.error)
@@ -192,7 +192,7 @@ def test_a_service_account_without_domain_wide_delegation_cannot_impersonate(
 
 def test_exactly_one_kind_of_credentials(make_config: Callable, run_tap: Callable) -> None:
     config = make_config()
-    del config["oauth_credentials"]
-    run = run_tap(config)
+    del config["refresh_token"]
+    run = run_tap(config, expect_error=True)
     assert run.error is not None
     assert "Configure exactly one credential" in str(run.error)

@@ -29,7 +29,7 @@ def test_storm_timeouts_and_token_expiry_land_every_response_once(
 
     monkeypatch.setattr(client.GoogleFormsStream, "timeout", property(lambda self: 1), raising=False)
     timeouts = count_timeouts(monkeypatch, client.GoogleFormsStream)
-    config = make_config(max_tries=12)
+    config = make_config(max_attempts=12)
     faults(delay=3)  # every request times out (1 s) ...
 
     def then_storm() -> None:
@@ -48,7 +48,7 @@ def test_storm_timeouts_and_token_expiry_land_every_response_once(
     assert len(run.ids()) == len(set(run.ids()))
     wh = DuckDBUnderTest(tmp_path)
     assert land(wh, run.messages) == run.states[-1]
-    completed = assert_exactly_once(wh, expected_rows(app), config["oauth_credentials"].values())
+    completed = assert_exactly_once(wh, expected_rows(app), _oauth_values(config))
     assert sum(p["duplicates_collapsed"] for p in completed) == 0
 
 
@@ -61,6 +61,10 @@ def test_refused_page_tokens_resend_pages_but_land_each_response_once(app, make_
 
     wh = DuckDBUnderTest(tmp_path)
     land(wh, run.messages)
-    completed = assert_exactly_once(wh, expected_rows(app), config["oauth_credentials"].values())
+    completed = assert_exactly_once(wh, expected_rows(app), _oauth_values(config))
     responses = next(p for p in completed if p["total_records"] == 230)
     assert (responses["inserted"], responses["duplicates_collapsed"]) == (150, 80)
+
+
+def _oauth_values(config: dict) -> list[str]:
+    return [config[k] for k in ("client_id", "client_secret", "refresh_token")]

@@ -75,23 +75,23 @@ def test_failing_auth_leaks_no_secret(app: FormsApp, make_config: Callable, tmp_
     extra: tuple[str, ...] = ()
     if breakage == "wrong_client_secret":
         config = make_config("google-forms-intake-01")
-        config["oauth_credentials"]["client_secret"] = extra_secret = "GOCSPX-not-the-right-one-7Hq2"
+        config["client_secret"] = extra_secret = "GOCSPX-not-the-right-one-7Hq2"
         extra = (extra_secret,)
     elif breakage == "revoked_refresh_token":
         config = make_config("google-forms-intake-01")
-        app.revoke_refresh_token(config["oauth_credentials"]["refresh_token"])
+        app.revoke_refresh_token(config["refresh_token"])
     elif breakage == "foreign_service_account_key":
         config = make_config("google-forms-ipip120")
-        key = json.loads(config["service_account"]["key_json"])
+        key = json.loads(config["service_account_info"])
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         key["private_key"] = other.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode()
-        config["service_account"]["key_json"] = json.dumps(key)
+        config["service_account_info"] = json.dumps(key)
         extra = tuple(line for line in key["private_key"].splitlines() if "-----" not in line)
     else:
         config = make_config("google-forms-ipip120")
-        config["service_account"]["key_json"] = '{"type": "service_account", "private_key": "MIIEvQ-s3cr3t-fragment"'
+        config["service_account_info"] = '{"type": "service_account", "private_key": "MIIEvQ-s3cr3t-fragment"'
         extra = ("MIIEvQ-s3cr3t-fragment",)
 
     result = _cli(config, tmp_path)

@@ -1,0 +1,20 @@
+"""lorchestra-tapkit: what the lorchestra taps share (auth, retries, provenance, settings vocabulary)."""
+
+from __future__ import annotations
+
+from lorchestra_tapkit.body import json_body
+from lorchestra_tapkit.retry import RetryPolicy, is_retriable_status, retry_after_seconds
+from lorchestra_tapkit.stream import PROVENANCE_KEYWORD, ProvenanceMixin, RetryMixin
+from lorchestra_tapkit.tokens import Redactor, TokenRequestError
+
+__all__ = [
+    "PROVENANCE_KEYWORD",
+    "ProvenanceMixin",
+    "Redactor",
+    "RetryMixin",
+    "RetryPolicy",
+    "TokenRequestError",
+    "is_retriable_status",
+    "json_body",
+    "retry_after_seconds",
+]
