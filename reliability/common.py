@@ -226,7 +226,7 @@ def start_emulator(port: int = 9050) -> tuple[subprocess.Popen | None, str]:
     if ready():
         return None, endpoint
     if not EMULATOR.exists():
-        raise SystemExit(f"no BigQuery emulator at {EMULATOR}: see /work/shared/bigquery-emulator.md")
+        raise SystemExit(f"no BigQuery emulator at {EMULATOR}: see setup/bigquery-emulator.md")
     proc = subprocess.Popen(
         [
             str(EMULATOR),

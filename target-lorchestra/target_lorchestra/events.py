@@ -29,9 +29,9 @@ EVENT_VENDOR = "com.mensio.event"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
-def event_schema_ref(event_type: str) -> str:
+def event_schema_ref(event_type: str, version: str = "1-0-0") -> str:
     """``ingest.completed`` -> ``iglu:com.mensio.event/ingest_completed/jsonschema/1-0-0``."""
-    return f"iglu:{EVENT_VENDOR}/{event_type.replace('.', '_')}/jsonschema/1-0-0"
+    return f"iglu:{EVENT_VENDOR}/{event_type.replace('.', '_')}/jsonschema/{version}"
 
 
 def trace_id_from_env(environ: t.Mapping[str, str] = os.environ) -> str | None:
@@ -68,6 +68,7 @@ class StreamTally:
     duplicates_collapsed: int = 0
     merge_seconds: float = 0.0
     merge_retries: int = 0
+    set_aside: int = 0  # dead letters: records no warehouse may take (not in ``records``)
     upsert_started: bool = False
     finished: bool = False
 
@@ -93,6 +94,7 @@ class Telemetry:
         status: str = "success",
         payload: dict | None = None,
         error_message: str | None = None,
+        schema_version: str = "1-0-0",
     ) -> dict:
         """Write one event row. Job events have no provenance; a stream's events carry its columns."""
         row = {
@@ -101,7 +103,7 @@ class Telemetry:
             "source_system": provenance.source_system if provenance else SYSTEM_SOURCE,
             "connection_name": provenance.connection_name if provenance else None,
             "target_object_type": provenance.object_type if provenance else stream,
-            "event_schema_ref": event_schema_ref(event_type),
+            "event_schema_ref": event_schema_ref(event_type, schema_version),
             "correlation_id": self.correlation_id,
             "trace_id": self.trace_id,
             "created_at": dt.datetime.now(dt.UTC),
@@ -169,6 +171,27 @@ class Telemetry:
         tally = self.streams[stream]
         payload = {"batch_number": tally.batches + 1, "batch_records": batch_records}
         self.emit("upsert.failed", provenance=tally.provenance, status="failed", payload=payload, error_message=error)
+
+    def record_set_aside(self, stream: str, *, idem_key: str, line: int, reason: str) -> None:
+        """A dead letter (records.py, "JSON limits"): ``upsert.failed`` for one record; the stream goes on."""
+        tally = self.streams[stream]
+        tally.set_aside += 1
+        payload = {
+            "batch_number": tally.batches + 1,
+            "batch_records": 1,
+            "dead_letter": True,
+            "idem_key": idem_key,
+            "line": line,
+            "reason": reason,
+        }
+        self.emit(
+            "upsert.failed",
+            provenance=tally.provenance,
+            status="failed",
+            payload=payload,
+            error_message=f"record {idem_key} (input line {line}) set aside: {reason}",
+            schema_version="1-0-1",
+        )
 
     def streams_completed(self) -> None:
         """Close every open stream: ``upsert.completed`` (if it merged anything), then ``ingest.completed``."""

@@ -4,6 +4,11 @@ Re-ingest approach, not SQL surgery: each existing table is copied whole into ``
 row count is checked against the original, and only then is the table dropped and recreated from the
 definitions in tables.py (the same ones ``ddl/`` is rendered from). A dry run (the default) prints the
 plan and the before/after schemas and changes nothing.
+
+On BigQuery the migration refuses to start while a target run is in progress (a ``job.started`` in the
+last ``ACTIVE_RUN_HOURS`` without its ``job.completed``): rows streamed into a table that is being dropped
+and recreated can land in the old table and be lost. Pause the schedules first (setup/bigquery-setup.md,
+the migration runbook). On DuckDB a running target holds the file's writer lock, so the two cannot overlap.
 """
 
 from __future__ import annotations
@@ -45,8 +50,31 @@ class TablePlan:
         return steps
 
 
+#: A run that started this recently and never logged ``job.completed`` counts as still running.
+ACTIVE_RUN_HOURS = 6.0
+
+
+def refuse_while_running(admin: WarehouseAdmin, table_sets: t.Iterable[str]) -> None:
+    """Raise if a target run writing to one of ``table_sets`` looks in progress (warehouses that can tell)."""
+    active_runs = getattr(admin, "active_runs", None)
+    if active_runs is None:
+        return  # DuckDB: the writer lock keeps a migration and a run apart
+    for table_set in table_sets:
+        event_log = TABLE_SETS[table_set]["event_log"]
+        runs = active_runs(event_log, hours=ACTIVE_RUN_HOURS)
+        if runs:
+            raise MigrationRefusedError(
+                f"{len(runs)} target run(s) started in the last {ACTIVE_RUN_HOURS:g} hours have not completed "
+                f"(correlation_id {', '.join(runs[:3])}{', ...' if len(runs) > 3 else ''} in {event_log}). "
+                "Nothing was changed. Pause the schedules, wait for the runs to end, then migrate."
+            )
+
+
 def plan(admin: WarehouseAdmin, table_sets: t.Iterable[str], *, replace_legacy: bool) -> list[TablePlan]:
-    """What a migration of ``table_sets`` would do; refuses early if an archive would be overwritten."""
+    """What a migration of ``table_sets`` would do; refuses early if an archive would be overwritten or a
+    run is in progress."""
+    table_sets = list(table_sets)
+    refuse_while_running(admin, table_sets)
     plans = []
     for table_set in table_sets:
         for kind, name in TABLE_SETS[table_set].items():

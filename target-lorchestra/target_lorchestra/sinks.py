@@ -6,11 +6,10 @@ import datetime as dt
 import time
 import typing as t
 
-import orjson
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
-from target_lorchestra import provenance
+from target_lorchestra import provenance, records
 from target_lorchestra.errors import BadInputError, LorchestraError, WarehouseError
 from target_lorchestra.records import SDC_KEYS
 from target_lorchestra.warehouse import RawBatch
@@ -67,8 +66,21 @@ class RawObjectsSink(Sink):
         extracted_at = record.get("_sdc_extracted_at")
         for key in SDC_KEYS:
             record.pop(key, None)
+        payload = records.dump(record)
+        violation = records.json_limit_violation(payload, numbers=False)  # orjson parsed every number
+        if violation is not None:
+            self.set_aside(record, violation, line=self._target.message_reader.line_number)
+            return
         external_id = provenance.external_id(record, self.key_list)
-        self._append(external_id, orjson.dumps(record), extracted_at)
+        self._append(external_id, payload, extracted_at)
+
+    def set_aside(self, record: object, reason: str, *, line: int) -> None:
+        """A dead letter: a record no warehouse may take is reported (idem_key, line, reason; never the
+        payload) in an ``upsert.failed`` event and skipped, so it cannot block its stream on every run."""
+        if not isinstance(record, dict) or any(k not in record for k in self.key_list):
+            raise BadInputError(f"{reason}, and its key cannot be read to set it aside", stream=self.stream_name)
+        idem_key = self.provenance.idem_key(provenance.external_id(record, self.key_list))
+        self._target.telemetry.record_set_aside(self.stream_name, idem_key=idem_key, line=line, reason=reason)
 
     def process_raw_record(self, external_id: str, payload: bytes, time_extracted: object) -> None:
         """The fast path: a record's bytes exactly as the tap sent them, its external_id already decoded."""

@@ -125,7 +125,12 @@ class TargetLorchestra(Target):
             th.ObjectType(
                 th.Property("project_id", th.StringType, description="Google Cloud project of the dataset."),
                 th.Property("dataset", th.StringType, description="Dataset holding raw_objects and event_log."),
-                th.Property("location", th.StringType, default="US", description="Dataset location."),
+                th.Property(
+                    "location",
+                    th.StringType,
+                    description="Dataset location (e.g. US, EU, europe-west2); unset: the dataset's own. "
+                    "A value that differs from the dataset's is an error.",
+                ),
                 th.Property(
                     "credentials_path",
                     th.StringType,
@@ -147,6 +152,12 @@ class TargetLorchestra(Target):
                     th.IntegerType,
                     default=24,
                     description="Expiration of the per-run staging tables (cleaned up on success).",
+                ),
+                th.Property(
+                    "merge_retry_minutes",
+                    th.NumberType,
+                    default=10,
+                    description="How long a MERGE that keeps losing concurrent-update conflicts is retried.",
                 ),
             ),
             title="BigQuery",
@@ -213,7 +224,11 @@ class TargetLorchestra(Target):
         sink = self._sinks_active.get(message.stream)
         if sink is None or not self._takes_raw_records(sink):
             return False
-        external_id = records.external_id(message.record, sink.key_list)
+        try:
+            external_id = records.external_id(message.record, sink.key_list)
+        except records.OverLimit as over:
+            sink.set_aside(over.record, over.reason, line=self.message_reader.line_number)
+            return True
         if external_id is None:
             return False
         sink.process_raw_record(external_id, message.record, message.time_extracted)

@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 import pytest
-from lorchestra_bigquery import BigQueryUnderTest, bigquery_emulator  # noqa: F401 - session fixture
+from lorchestra_bigquery import (  # noqa: F401 - session fixture
+    LIVE_PROJECT,
+    BigQueryUnderTest,
+    LiveBigQueryUnderTest,
+    bigquery_emulator,
+    live_summary,
+)
 from lorchestra_warehouses import DuckDBUnderTest
 
-WAREHOUSES = ["duckdb", "bigquery"]
+#: Every behavioural test runs on each; ``bigquery-live`` only with -m bigquery_live and a real project.
+WAREHOUSES = ["duckdb", "bigquery", pytest.param("bigquery-live", marks=pytest.mark.bigquery_live)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "bigquery_live: the behavioural suite against a real BigQuery project "
+        "(LORCHESTRA_BQ_LIVE_PROJECT and Application Default Credentials; setup/bigquery-setup.md)",
+    )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    lines = live_summary()
+    if lines:
+        terminalreporter.section("BigQuery live: bytes billed and slot time per statement")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(params=WAREHOUSES)
@@ -18,6 +41,12 @@ def wh(request: pytest.FixtureRequest, tmp_path):
         bq = BigQueryUnderTest(request.getfixturevalue("bigquery_emulator"), request.node.name)
         yield bq
         bq.drop()
+    elif request.param == "bigquery-live":
+        if not LIVE_PROJECT:
+            pytest.skip("live BigQuery suite: LORCHESTRA_BQ_LIVE_PROJECT is not set (see setup/bigquery-setup.md)")
+        live = LiveBigQueryUnderTest(request.node.name)
+        yield live
+        live.drop()
     else:
         raise AssertionError(request.param)
 

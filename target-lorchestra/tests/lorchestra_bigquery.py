@@ -1,18 +1,20 @@
 """BigQuery under test: the local emulator (bqemulator), started for the session, one fresh dataset per test.
 
-The emulator is started from ``/work/main/.venv-bqemulator`` (override with ``LORCHESTRA_BQEMULATOR``)
+The emulator is started from the repository's ``.venv-bqemulator`` (override with ``LORCHESTRA_BQEMULATOR``)
 on a free port, unless ``LORCHESTRA_BQ_ENDPOINT`` names one that already answers. It is never optional:
 if it cannot be started the tests fail with the reason, they are not skipped. Install it with the
-recipe in ``setup/bigquery-setup.md``.
+recipe in ``setup/bigquery-emulator.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from google.api_core.client_options import ClientOptions
+from google.api_core.exceptions import NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
@@ -62,7 +65,7 @@ def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory):
         return
     if not EMULATOR.exists():
         pytest.fail(
-            f"bqemulator not found at {EMULATOR}; install it per setup/bigquery-setup.md "
+            f"bqemulator not found at {EMULATOR}; install it per setup/bigquery-emulator.md "
             "(or set LORCHESTRA_BQEMULATOR / LORCHESTRA_BQ_ENDPOINT)",
             pytrace=False,
         )
@@ -125,17 +128,24 @@ def _install_spatial_extension() -> None:
 
 class BigQueryUnderTest:
     kind = "bigquery"
+    project = PROJECT
 
     def __init__(self, endpoint: str, test_name: str, *, test_tables: bool = False) -> None:
         self.endpoint = endpoint
-        self.client = client_for(endpoint)
+        self.client = self._client()
         slug = re.sub(r"[^A-Za-z0-9_]", "_", test_name)[:60]
         self.dataset = f"t_{slug}_{uuid.uuid4().hex[:8]}"
-        self.client.create_dataset(self.dataset)
+        self._create_dataset()
         self.raw_table = "test_raw_objects" if test_tables else "raw_objects"
         self.event_table = "test_event_log" if test_tables else "event_log"
         #: external_ids of the rows make_merge_fail_on had to put in raw_objects (none on DuckDB).
         self.merge_trap_ids: list[str] = []
+
+    def _client(self) -> bigquery.Client:
+        return client_for(self.endpoint)
+
+    def _create_dataset(self) -> None:
+        self.client.create_dataset(self.dataset)
 
     def config(self) -> dict:
         return {
@@ -146,16 +156,22 @@ class BigQueryUnderTest:
         }
 
     def ref(self, table: str) -> str:
-        return f"{PROJECT}.{self.dataset}.{table}"
+        return f"{self.project}.{self.dataset}.{table}"
 
     def _query(self, sql: str) -> list[dict]:
         # The client already returns TIMESTAMP as aware UTC datetimes and JSON parsed into Python values.
-        return [dict(row.items()) for row in self.client.query(sql).result()]
+        # Row.items() deep-copies each value: JSON nested up to BigQuery's 500 levels needs more frames.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 5000))
+        try:
+            return [dict(row.items()) for row in self.client.query(sql).result()]
+        finally:
+            sys.setrecursionlimit(limit)
 
     def _exists(self, table: str) -> bool:
         try:
             self.client.get_table(self.ref(table))
-        except Exception:
+        except NotFound:  # only "not found" means absent; any other error fails the test
             return False
         return True
 
@@ -213,4 +229,75 @@ class BigQueryUnderTest:
         self.client.close()
 
 
-__all__ = ["BigQueryUnderTest", "bigquery_emulator", "client_for"]
+#: The live suite: a real project, when these are set (credentials: Application Default Credentials).
+LIVE_PROJECT = os.environ.get("LORCHESTRA_BQ_LIVE_PROJECT", "")
+LIVE_LOCATION = os.environ.get("LORCHESTRA_BQ_LIVE_LOCATION", "US")
+#: (test, step, statement type, bytes billed, slot ms) of every job the live suite ran, for the summary.
+LIVE_JOBS: list[tuple[str, str, str, int, int]] = []
+
+
+class LiveBigQueryUnderTest(BigQueryUnderTest):
+    """The same behavioural tests against a real BigQuery project: one dataset per test, dropped after.
+
+    On teardown it records what each of the target's jobs cost (bytes billed, slot time) for the summary
+    ``conftest.py`` prints; the flush's jobs carry a ``lorchestra_step`` label (stage, key_check, merge).
+    """
+
+    kind = "bigquery"
+
+    def __init__(self, test_name: str, *, test_tables: bool = False) -> None:
+        self.project = LIVE_PROJECT
+        self.test_name = test_name
+        self.started = dt.datetime.now(dt.UTC)
+        super().__init__("", test_name, test_tables=test_tables)
+
+    def _client(self) -> bigquery.Client:
+        return bigquery.Client(project=LIVE_PROJECT, location=LIVE_LOCATION)
+
+    def _create_dataset(self) -> None:
+        dataset = bigquery.Dataset(f"{LIVE_PROJECT}.{self.dataset}")
+        dataset.location = LIVE_LOCATION
+        dataset.default_table_expiration_ms = 24 * 3600 * 1000  # a crashed run cleans up after itself
+        self.client.create_dataset(dataset)
+
+    def config(self) -> dict:
+        config = super().config()
+        config["bigquery"] = {"project_id": LIVE_PROJECT, "dataset": self.dataset}
+        return config
+
+    def drop(self) -> None:
+        with contextlib.suppress(Exception):
+            for job in self.client.list_jobs(min_creation_time=self.started, all_users=False):
+                step = (job.labels or {}).get("lorchestra_step")
+                if step and job.job_type == "query" and self.dataset in (job.query or ""):
+                    LIVE_JOBS.append(
+                        (
+                            self.test_name,
+                            step,
+                            job.statement_type or "",
+                            int(job.total_bytes_billed or 0),
+                            int(job.slot_millis or 0),
+                        )
+                    )
+        super().drop()
+
+
+def live_summary() -> list[str]:
+    """Lines of the live suite's cost report: per step, the statements and what they billed."""
+    if not LIVE_JOBS:
+        return []
+    lines = [
+        f"{'step':<10} {'statement':<12} {'jobs':>5} {'MiB billed (max)':>17} {'MiB billed (sum)':>17} {'slot s':>8}"
+    ]
+    steps = sorted({(j[1], j[2]) for j in LIVE_JOBS})
+    for step, statement in steps:
+        jobs = [j for j in LIVE_JOBS if (j[1], j[2]) == (step, statement)]
+        billed = [j[3] for j in jobs]
+        lines.append(
+            f"{step:<10} {statement:<12} {len(jobs):>5} {max(billed) / 2**20:>17.1f} {sum(billed) / 2**20:>17.1f} "
+            f"{sum(j[4] for j in jobs) / 1000:>8.1f}"
+        )
+    return lines
+
+
+__all__ = ["BigQueryUnderTest", "LiveBigQueryUnderTest", "bigquery_emulator", "client_for", "live_summary"]

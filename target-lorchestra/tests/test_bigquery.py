@@ -23,7 +23,7 @@ from target_lorchestra.provenance import Provenance
 from target_lorchestra.tables import EVENT_LOG, RAW_OBJECTS
 from target_lorchestra.target import TargetLorchestra
 from target_lorchestra.warehouse import RawBatch
-from target_lorchestra.warehouse.bigquery import MERGE_JOB_PREFIX, BigQueryWarehouse
+from target_lorchestra.warehouse.bigquery import CHECK_JOB_PREFIX, MERGE_JOB_PREFIX, BigQueryWarehouse
 from target_lorchestra.warehouse.bigquery_schema import schema_fields
 from target_lorchestra.warehouse.bigquery_settings import BigQuerySettings
 
@@ -261,9 +261,11 @@ def test_one_load_job_and_one_merge_per_flush(bq, tmp_path):
     # lorchestra_load_ prefix BigQuery keeps. Query jobs keep their lorchestra_merge_ ids on both.
     loads = [j for j in jobs if j.job_type == "load"]
     merges = [j for j in jobs if j.job_type == "query" and j.job_id.startswith(MERGE_JOB_PREFIX)]
-    assert (len(loads), len(merges)) == (3, 3)  # 5 records, batches of 2: three flushes
-    assert len(jobs) == 6  # nothing else: event_log rows are streamed, never DML
-    assert all("MERGE INTO" in j.query for j in merges)
+    checks = [j for j in jobs if j.job_type == "query" and j.job_id.startswith(CHECK_JOB_PREFIX)]
+    assert (len(loads), len(checks), len(merges)) == (3, 3, 3)  # 5 records, batches of 2: three flushes
+    assert len(jobs) == 9  # nothing else: event_log rows are streamed, never DML
+    assert all(j.query.lstrip().startswith("MERGE INTO") for j in merges)  # one statement, no transaction
+    assert not any("TRANSACTION" in j.query for j in merges + checks)
     assert {j.destination.table_id for j in loads} == {loads[0].destination.table_id}  # one staging table per run
     assert loads[0].destination.table_id.startswith("lorchestra_staging_raw_objects_")
     assert len(bq.raw_objects()) == 5
@@ -374,7 +376,7 @@ def test_merge_conflict_is_retried_and_reported_in_event_log(bq, monkeypatch, ca
         target.listen(io.BytesIO((DATA / "emails_initial.singer").read_bytes()))
     assert json.loads(stdout.getvalue().splitlines()[-1]) == {"bookmarks": {"email": {"historyId": "100"}}}
     assert len(failures) == 1
-    assert "lost a concurrent-update conflict (attempt 1 of 6)" in caplog.text
+    assert "lost a concurrent-update conflict (attempt 1, retrying for up to" in caplog.text
     completed = next(e for e in bq.events() if e["event_type"] == "upsert.completed")
     assert completed["payload"]["merge_retries"] == 1
     assert completed["payload"]["inserted"] == 3
@@ -386,9 +388,26 @@ def test_persistent_conflicts_fail_the_batch_after_the_last_attempt(bq, monkeypa
         raise api_exceptions.BadRequest("Could not serialize access to table raw_objects due to concurrent update")
 
     warehouse = _open_warehouse(bq)
-    warehouse.max_attempts = 3
+    warehouse.retry_seconds = 0.3  # bigquery.merge_retry_minutes, shortened
     monkeypatch.setattr(bigquery.Client, "query", query)
-    with pytest.raises(Exception, match="failed after 3 attempts"):
+    with pytest.raises(Exception, match=r"failed after \d+ attempts over 0.0 minutes \(bigquery.merge_retry_minutes\)"):
         warehouse.merge(_batch("a"))
     monkeypatch.undo()
     warehouse.close()
+
+
+# -- the test helper itself (issue 20) --------------------------------------------------------------
+
+
+def test_helper_reads_fail_loudly_unless_the_table_is_absent(bq, monkeypatch):
+    """Only NotFound means "no table": any other read error must fail the test, never read as []."""
+    assert bq.raw_objects() == []  # absent: NotFound
+
+    def refuse(*args, **kwargs):
+        raise api_exceptions.Forbidden("Access Denied: Table raw_objects")
+
+    monkeypatch.setattr(bq.client, "get_table", refuse)
+    with pytest.raises(api_exceptions.Forbidden):
+        bq.raw_objects()
+    with pytest.raises(api_exceptions.Forbidden):
+        bq.events()

@@ -1,28 +1,26 @@
-"""BigQuery back end: one load job and one MERGE script per flush.
+"""BigQuery back end: per flush one load job, one key check, one MERGE statement.
 
 Per flush the batch is written as Parquet and loaded, in one load job, into this run's staging table
-(``lorchestra_staging_<raw_objects>_<run>``, created on the first flush with an expiration, replaced
-by each load, deleted when the run ends without a failed MERGE). One query job then runs ``_MERGE``.
+(``lorchestra_staging_<raw_objects>_<run>_<n>``, created with an expiration, replaced by each load, and
+rotated every ``STAGING_LOADS_PER_TABLE`` loads so no staging table nears BigQuery's 1,500 modifications
+per table per day; deleted when the run ends without a failed MERGE). Then a read-only key check and one
+``MERGE`` statement run; ``bigquery_sql.py`` says why each is shaped as it is (cost and concurrency).
 Nothing is ever written per record, and event_log rows are streamed (``tabledata.insertAll``), so
 telemetry is not DML and never queues behind or conflicts with the MERGEs on ``raw_objects``.
 
-**Exact counts.** BigQuery reports ``dml_stats`` for a MERGE, the emulator does not (only the total
-of affected rows), so the counts come from the data instead, the same way on both: a multi-statement
-transaction first counts, per distinct key of the batch, whether ``raw_objects`` holds it and whether
-the batch is newer, then MERGEs, then commits. BigQuery transactions read one snapshot and abort on a
-concurrent change to the table, so the counts describe exactly the rows the MERGE acted on. The same
-pass refuses a batch whose keys ``raw_objects`` holds more than once (the table has no unique
+**Exact counts.** From the MERGE job's ``dml_stats``. bqemulator reports none (only the total of affected
+rows): there the key check's counts are used, after checking that they add up to that total. The key
+check also refuses a batch whose keys ``raw_objects`` holds more than once (the table has no unique
 constraint; a MERGE would silently update every copy and the counts would be wrong).
 
-**Values never reach SQL text.** The staged rows carry their provenance columns, so the script holds
-no literals at all, only identifiers checked by ``bigquery_settings`` and ``checked_identifier``.
-(BigQuery accepts query parameters in scripts, bqemulator 1.4.0 ignores them in scripts; staging
-the values works on both and costs a few bytes per row.)
+**Values never reach SQL text.** Identifiers are checked by ``bigquery_settings`` and
+``checked_identifier``; the batch's provenance travels as query parameters and as staged columns.
 
-**Concurrency.** Fourteen scheduled jobs share ``raw_objects``: BigQuery runs 2 mutating DML
-statements per table at a time and queues 20. Each run MERGEs one batch at a time (a lock across the
-SDK's drain threads), and a MERGE that loses a concurrent-update conflict, or finds the queue full,
-is retried with jittered exponential backoff; the retries are counted in ``upsert.completed``.
+**Concurrency.** Fourteen scheduled jobs share ``raw_objects``: BigQuery runs 2 mutating DML statements
+per table at a time and queues 20; statements outside a transaction are queued rather than cancelled.
+Each run MERGEs one batch at a time (a lock across the SDK's drain threads), and a statement that loses a
+concurrent-update conflict, or finds the queue full, is retried with jittered exponential backoff for up
+to ``merge_retry_minutes``; the retries are counted in ``upsert.completed``.
 """
 
 from __future__ import annotations
@@ -48,19 +46,26 @@ from requests import exceptions as requests_exceptions
 from target_lorchestra.errors import WarehouseError
 from target_lorchestra.tables import TABLES
 from target_lorchestra.warehouse import MergeCounts, RawBatch, checked_identifier
+from target_lorchestra.warehouse.bigquery_admin import BigQueryAdmin
 from target_lorchestra.warehouse.bigquery_schema import (
     API_RETRY,
     API_TIMEOUT,
     ensure_table,
     require_dataset,
     schema_fields,
-    table_definition,
 )
 from target_lorchestra.warehouse.bigquery_settings import (
     BigQuerySettings,
+    checked_location,
     checked_project,
     load_credentials,
     safe_message,
+)
+from target_lorchestra.warehouse.bigquery_sql import (
+    key_check_sql,
+    merge_sql,
+    parameter,
+    provenance_parameters,
 )
 
 if t.TYPE_CHECKING:
@@ -81,45 +86,6 @@ STAGING_SCHEMA = [
     bigquery.SchemaField("schema_ref", "STRING"),
 ]
 
-# ``counts`` is an ARRAY rather than a STRUCT or four variables: bqemulator 1.4.0 cannot read a STRUCT
-# variable's fields nor SET several variables from one ``SELECT AS STRUCT``; an array works on both.
-# A failed check uses ERROR() rather than RAISE: the emulator answers a RAISE with HTTP 500, which the
-# client retries as a server error; ERROR() fails the job the same way on both. QUALIFY sits behind a
-# WHERE because BigQuery requires one of WHERE / GROUP BY / HAVING with it.
-_MERGE = """
-DECLARE counts ARRAY<INT64>;
-BEGIN TRANSACTION;
-SET counts = (
-  SELECT [COUNT(*), COUNTIF(copies = 0), COUNTIF(copies = 1 AND seen_at >= last_seen), COUNTIF(copies > 1)]
-  FROM (
-    SELECT s.idem_key, ANY_VALUE(s.seen_at) AS seen_at, COUNT(t.idem_key) AS copies, MAX(t.last_seen) AS last_seen
-    FROM (SELECT idem_key, MAX(seen_at) AS seen_at FROM {staging} GROUP BY idem_key) AS s
-    LEFT JOIN {raw} AS t ON t.idem_key = s.idem_key
-    GROUP BY s.idem_key
-  )
-);
-SET counts = IF(
-  counts[OFFSET(3)] > 0,
-  ERROR(CONCAT('{raw_name} holds ', CAST(counts[OFFSET(3)] AS STRING),
-               ' idem_key(s) of this batch more than once; deduplicate the table before merging again')),
-  counts
-);
-MERGE INTO {raw} AS t
-USING (
-  SELECT * FROM {staging} WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY idem_key ORDER BY seen_at DESC, seq DESC) = 1
-) AS s
-ON t.idem_key = s.idem_key
-WHEN MATCHED AND s.seen_at >= t.last_seen THEN UPDATE SET
-  payload = PARSE_JSON(s.payload), schema_ref = s.schema_ref, last_seen = s.seen_at
-WHEN NOT MATCHED THEN INSERT
-  (idem_key, source_system, connection_name, object_type, schema_ref, external_id, payload, first_seen, last_seen)
-  VALUES (s.idem_key, s.source_system, s.connection_name, s.object_type, s.schema_ref, s.external_id,
-          PARSE_JSON(s.payload), s.seen_at, s.seen_at);
-COMMIT TRANSACTION;
-SELECT counts[OFFSET(0)] AS distinct_keys, counts[OFFSET(1)] AS inserted, counts[OFFSET(2)] AS updated;
-"""
-
 #: Error texts of a MERGE that lost to concurrent DML on the same table (retryable as a whole).
 _CONFLICT_MARKERS = (
     "concurrent update",  # "Transaction is aborted due to concurrent update against table ..."
@@ -129,9 +95,12 @@ _CONFLICT_MARKERS = (
 
 LOAD_JOB_PREFIX = "lorchestra_load_"
 MERGE_JOB_PREFIX = "lorchestra_merge_"
+CHECK_JOB_PREFIX = "lorchestra_keycheck_"
+#: Loads into one staging table before the next flush gets a fresh one (the daily limit is 1,500 per table).
+STAGING_LOADS_PER_TABLE = 500
 
 
-class BigQueryWarehouse:
+class BigQueryWarehouse(BigQueryAdmin):
     """raw_objects and event_log in one BigQuery dataset."""
 
     def __init__(
@@ -140,19 +109,22 @@ class BigQueryWarehouse:
         tables: dict[str, str],
         *,
         client: bigquery.Client | None = None,
-        max_attempts: int = 6,
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 60.0,
     ) -> None:
         self.settings = settings
         self.tables = {kind: checked_identifier(name, f"{kind}_table") for kind, name in tables.items()}
-        self.max_attempts = max_attempts
+        #: How long a statement that keeps losing concurrent-update conflicts is retried.
+        self.retry_seconds = settings.merge_retry_minutes * 60.0
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.client = client  # built in open(): no network at construction
         self.project: str | None = settings.project_id
         self.run_token = uuid.uuid4().hex[:12]
         self.staging: bigquery.TableReference | None = None
+        self.staging_tables: list[bigquery.TableReference] = []
+        self.staging_loads = 0
+        self.location: str | None = settings.location
         self.merge_failed = False
         self._lock = threading.Lock()
 
@@ -165,7 +137,6 @@ class BigQueryWarehouse:
     def open(self) -> None:
         self.connect()
         with self._api("checking the dataset and tables"):
-            require_dataset(self._require(), self._dataset_ref())
             for kind, name in self.tables.items():
                 ensure_table(self._require(), TABLES[kind], self._ref(name))
 
@@ -175,28 +146,29 @@ class BigQueryWarehouse:
             credentials, credentials_project = load_credentials(self.settings)
             self.project = checked_project(self.settings.project_id or credentials_project or "")
             options = ClientOptions(api_endpoint=self.settings.api_endpoint) if self.settings.api_endpoint else None
-            self.client = bigquery.Client(
-                project=self.project,
-                credentials=credentials,
-                location=self.settings.location,
-                client_options=options,
-            )
+            self.client = bigquery.Client(project=self.project, credentials=credentials, client_options=options)
         else:
             self.project = checked_project(self.project or self.client.project)
+        with self._api("checking the dataset"):
+            dataset = require_dataset(self.client, self._dataset_ref())
+        self.location = checked_location(self.settings.location, dataset)
+        # Every job is sent with this location: a job run elsewhere fails with "not found in location".
 
     def close(self) -> None:
         """Delete this run's staging table, unless a MERGE failed (it then expires on its own)."""
         if self.client is None:
             return
-        if self.staging is not None and not self.merge_failed:
-            try:
-                self.client.delete_table(self.staging, not_found_ok=True, retry=API_RETRY, timeout=API_TIMEOUT)
-            except (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
-                logger.warning(
-                    "could not delete staging table %s (it expires on its own): %s",
-                    self.staging.table_id,
-                    safe_message(exc, self.settings),
-                )
+        if not self.merge_failed:
+            for staging in self.staging_tables:
+                try:
+                    self.client.delete_table(staging, not_found_ok=True, retry=API_RETRY, timeout=API_TIMEOUT)
+                except (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
+                    logger.warning(
+                        "could not delete staging table %s (it expires on its own): %s",
+                        staging.table_id,
+                        safe_message(exc, self.settings),
+                    )
+            self.staging_tables = []
             self.staging = None
         self.client.close()
         self.client = None
@@ -209,11 +181,10 @@ class BigQueryWarehouse:
             try:
                 staging = self._staging_table(client)
                 self._load(client, staging, batch)
-                distinct, inserted, updated, retries = self._run_merge(client, staging)
+                return self._flush(client, staging, batch)
             except WarehouseError:
                 self.merge_failed = True
                 raise
-        return MergeCounts(rows=len(batch), distinct=distinct, inserted=inserted, updated=updated, retries=retries)
 
     def append_events(self, rows: list[dict]) -> None:
         client = self._require()
@@ -234,54 +205,32 @@ class BigQueryWarehouse:
         client = self._require()
         names = {kind: self._sql_name(name) for kind, name in self.tables.items()}
         job_config = bigquery.QueryJobConfig(
-            query_parameters=[_parameter(k, v) for k, v in (params or {}).items()],
+            query_parameters=[parameter(k, v) for k, v in (params or {}).items()],
             default_dataset=self._dataset_ref(),
         )
         with self._api("running a query"):
-            return [dict(row.items()) for row in client.query(sql.format(**names), job_config=job_config).result()]
-
-    # -- administration (lorchestra migrate) ---------------------------------------------------
-
-    #: tables.py already names BigQuery types.
-    type_names: t.ClassVar[dict[str, str]] = {}
-
-    def describe(self, name: str) -> list[tuple[str, str, str]] | None:
-        with self._api(f"describing {name}"):
-            try:
-                table = self._require().get_table(self._ref(checked_identifier(name, "table")))
-            except api_exceptions.NotFound:
-                return None
-        return [(f.name, f.field_type, "NO" if f.mode == "REQUIRED" else "YES") for f in table.schema]
-
-    def copy_table(self, source: str, destination: str) -> int:
-        with self._api(f"copying {source} to {destination}"):
-            self._require().copy_table(self._ref(source), self._ref(destination)).result()
-        return self.row_count(destination)
-
-    def drop_table(self, name: str) -> None:
-        with self._api(f"dropping {name}"):
-            self._require().delete_table(self._ref(checked_identifier(name, "table")))
-
-    def create_table(self, kind: str, name: str) -> None:
-        with self._api(f"creating {name}"):
-            self._require().create_table(table_definition(TABLES[kind], self._ref(checked_identifier(name, "table"))))
-
-    def row_count(self, name: str) -> int:
-        with self._api(f"counting rows of {name}"):
-            [row] = list(self._require().query(f"SELECT COUNT(*) AS n FROM {self._sql_name(name)}").result())
-        return int(row["n"])
+            return [
+                dict(row.items())
+                for row in client.query(sql.format(**names), job_config=job_config, location=self.location).result()
+            ]
 
     # -- the flush, step by step ------------------------------------------------------------------
 
     def _staging_table(self, client: bigquery.Client) -> bigquery.TableReference:
-        if self.staging is None:
-            ref = self._ref(f"lorchestra_staging_{self.tables['raw_objects']}_{self.run_token}")
+        if self.staging is None or self.staging_loads >= STAGING_LOADS_PER_TABLE:
+            # A fresh table every STAGING_LOADS_PER_TABLE loads: a load counts as a modification of its
+            # destination, failed ones too, and a table takes 1,500 a day ("Load jobs" quotas).
+            ref = self._ref(
+                f"lorchestra_staging_{self.tables['raw_objects']}_{self.run_token}_{len(self.staging_tables) + 1}"
+            )
             table = bigquery.Table(ref, schema=STAGING_SCHEMA)
             table.expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=self.settings.staging_expiration_hours)
             table.description = "target-lorchestra staging for one run; deleted when the run succeeds"
             with self._api("creating the staging table"):
                 client.create_table(table, retry=API_RETRY, timeout=API_TIMEOUT)
             self.staging = ref
+            self.staging_tables.append(ref)
+            self.staging_loads = 0
         return self.staging
 
     def _load(self, client: bigquery.Client, staging: bigquery.TableReference, batch: RawBatch) -> None:
@@ -306,42 +255,102 @@ class BigQueryWarehouse:
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
             labels={"lorchestra_step": "stage"},
         )
+        self.staging_loads += 1
         with self._api(f"loading the batch into staging table {staging.table_id}"):
             job = client.load_table_from_file(
-                buffer, staging, job_config=job_config, job_id_prefix=LOAD_JOB_PREFIX, rewind=True
+                buffer,
+                staging,
+                job_config=job_config,
+                job_id_prefix=LOAD_JOB_PREFIX,
+                rewind=True,
+                location=self.location,
             )
             job.result()
 
-    def _run_merge(self, client: bigquery.Client, staging: bigquery.TableReference) -> tuple[int, int, int, int]:
+    def _flush(self, client: bigquery.Client, staging: bigquery.TableReference, batch: RawBatch) -> MergeCounts:
+        """Key check, then one MERGE (insert-only when nothing is to be updated); exact counts."""
         raw_name = self.tables["raw_objects"]
-        sql = _MERGE.format(raw=self._sql_name(raw_name), staging=self._sql_name(staging.table_id), raw_name=raw_name)
-        job_config = bigquery.QueryJobConfig(labels={"lorchestra_step": "merge"})
+        names = {"raw": self._sql_name(raw_name), "staging": self._sql_name(staging.table_id)}
+        params = provenance_parameters(batch)
         retries = 0
+        started = time.monotonic()
         while True:
             try:
-                with self._api(f"MERGE into {raw_name}"):
-                    job = client.query(sql, job_config=job_config, job_id_prefix=MERGE_JOB_PREFIX)
-                    [row] = list(job.result())
-                # int(): the emulator returns these as NUMERIC, BigQuery as INT64.
-                return int(row["distinct_keys"]), int(row["inserted"]), int(row["updated"]), retries
+                check = self._key_check(client, key_check_sql(**names), params, raw_name)
+                with_update = check["updated"] > 0
+                inserted, updated = self._merge(client, merge_sql(**names, with_update=with_update), params, check)
+                if not with_update and inserted < check["inserted"]:
+                    # Keys of this batch appeared since the check (a concurrent run of the same connection):
+                    # apply the newest-wins rule to them too. Idempotent: nothing is inserted twice.
+                    extra_ins, updated = self._merge(client, merge_sql(**names, with_update=True), params, None)
+                    inserted += extra_ins
+                return MergeCounts(
+                    rows=len(batch),
+                    distinct=check["distinct_keys"],
+                    inserted=inserted,
+                    updated=updated,
+                    retries=retries,
+                )
             except _Conflict as conflict:
                 retries += 1
-                if retries >= self.max_attempts:
+                elapsed = time.monotonic() - started
+                if elapsed >= self.retry_seconds:
                     raise WarehouseError(
-                        f"MERGE into {raw_name} failed after {retries} attempts, each losing a concurrent-update "
-                        f"conflict: {conflict}"
+                        f"MERGE into {raw_name} failed after {retries} attempts over {elapsed / 60:.1f} minutes "
+                        f"(bigquery.merge_retry_minutes), each losing a concurrent-update conflict: {conflict}"
                     ) from None
-                delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (retries - 1))
+                delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** min(retries - 1, 16))
                 delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not cryptography
+                delay = max(0.0, min(delay, self.retry_seconds - elapsed))
                 logger.warning(
-                    "MERGE into %s lost a concurrent-update conflict (attempt %d of %d); retrying in %.1fs: %s",
+                    "MERGE into %s lost a concurrent-update conflict (attempt %d, retrying for up to %.0f more "
+                    "seconds); retrying in %.1fs: %s",
                     raw_name,
                     retries,
-                    self.max_attempts,
+                    self.retry_seconds - elapsed,
                     delay,
                     conflict,
                 )
                 time.sleep(delay)
+
+    def _key_check(self, client: bigquery.Client, sql: str, params: list, raw_name: str) -> dict[str, int]:
+        job_config = bigquery.QueryJobConfig(query_parameters=params, labels={"lorchestra_step": "key_check"})
+        with self._api(f"checking the batch's keys in {raw_name}"):
+            [row] = list(
+                client.query(
+                    sql, job_config=job_config, job_id_prefix=CHECK_JOB_PREFIX, location=self.location
+                ).result()
+            )
+        check = {k: int(row[k] or 0) for k in ("distinct_keys", "inserted", "updated", "duplicated")}
+        if check["duplicated"]:
+            raise WarehouseError(
+                f"MERGE into {raw_name} refused: {raw_name} holds {check['duplicated']} idem_key(s) of this batch "
+                "more than once; deduplicate the table before merging again"
+            )
+        return check
+
+    def _merge(self, client: bigquery.Client, sql: str, params: list, check: dict[str, int] | None) -> tuple[int, int]:
+        """(inserted, updated) of one MERGE statement: from ``dml_stats``, else the key check (emulator)."""
+        job_config = bigquery.QueryJobConfig(query_parameters=params, labels={"lorchestra_step": "merge"})
+        raw_name = self.tables["raw_objects"]
+        with self._api(f"MERGE into {raw_name}"):
+            job = client.query(sql, job_config=job_config, job_id_prefix=MERGE_JOB_PREFIX, location=self.location)
+            job.result()
+        stats = job.dml_stats
+        if stats is not None:
+            return int(stats.inserted_row_count or 0), int(stats.updated_row_count or 0)
+        # No dml_stats: bqemulator 1.4.0 (BigQuery always reports them for DML). Its jobs run one at a time,
+        # so the key check's snapshot is the MERGE's; the affected-row total it does report must agree.
+        affected = int(job.num_dml_affected_rows or 0)
+        if check is None:
+            return affected, 0
+        expected_updates = check["updated"] if "WHEN MATCHED" in sql else 0
+        if affected != check["inserted"] + expected_updates:
+            raise WarehouseError(
+                f"MERGE into {raw_name} affected {affected} rows where the key check expected "
+                f"{check['inserted'] + expected_updates}, and the job reports no dml_stats to count them exactly"
+            )
+        return check["inserted"], expected_updates
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -384,20 +393,6 @@ class BigQueryWarehouse:
     def _sql_name(self, table: str) -> str:
         """A backquoted table path; every part is a validated identifier, so nothing can escape the quotes."""
         return f"`{self.project}.{self.settings.dataset}.{checked_identifier(table, 'table')}`"
-
-
-def _parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:
-    if isinstance(value, bool):
-        kind = "BOOL"
-    elif isinstance(value, int):
-        kind = "INT64"
-    elif isinstance(value, float):
-        kind = "FLOAT64"
-    elif isinstance(value, dt.datetime):
-        kind = "TIMESTAMP"
-    else:
-        kind = "STRING"
-    return bigquery.ScalarQueryParameter(name, kind, value)
 
 
 class _Conflict(Exception):  # noqa: N818 - internal signal, never escapes BigQueryWarehouse

@@ -100,10 +100,10 @@ def _canonical_type(field_type: str) -> str:
     return {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}.get(field_type, field_type)
 
 
-def require_dataset(client: bigquery.Client, ref: bigquery.DatasetReference) -> None:
+def require_dataset(client: bigquery.Client, ref: bigquery.DatasetReference) -> bigquery.Dataset:
     """The dataset must exist: the target creates tables, never datasets (location and IAM are an admin's call)."""
     try:
-        client.get_dataset(ref, retry=API_RETRY, timeout=API_TIMEOUT)
+        return client.get_dataset(ref, retry=API_RETRY, timeout=API_TIMEOUT)
     except api_exceptions.NotFound:
         raise WarehouseError(
             f"BigQuery dataset {ref.project}:{ref.dataset_id} does not exist; create it first "

@@ -25,6 +25,9 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 
 from target_lorchestra.errors import ConfigError, WarehouseError
 
+if t.TYPE_CHECKING:
+    from google.cloud import bigquery
+
 # Project ids: 6-30 lowercase letters, digits, hyphens, starting with a letter; optionally domain-scoped
 # ("example.com:my-project"). Dataset ids: letters, digits, underscores. These end up in SQL text.
 _PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -38,11 +41,12 @@ class BigQuerySettings:
 
     project_id: str | None
     dataset: str
-    location: str = "US"
+    location: str | None = None  # None: the dataset's own location
     credentials_path: str | None = None
     credentials_json: str | None = field(default=None, repr=False)
     api_endpoint: str | None = None
     staging_expiration_hours: int = 24
+    merge_retry_minutes: float = 10
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> BigQuerySettings:
@@ -55,11 +59,12 @@ class BigQuerySettings:
         settings = cls(
             project_id=bq.get("project_id") or None,
             dataset=dataset,
-            location=bq.get("location") or "US",
+            location=bq.get("location") or None,
             credentials_path=bq.get("credentials_path") or None,
             credentials_json=bq.get("credentials_json") or None,
             api_endpoint=bq.get("api_endpoint") or None,
             staging_expiration_hours=bq.get("staging_expiration_hours", 24),
+            merge_retry_minutes=bq.get("merge_retry_minutes", 10),
         )
         settings.validate()
         return settings
@@ -71,7 +76,7 @@ class BigQuerySettings:
             raise ConfigError(
                 f"bigquery.dataset must be a BigQuery dataset id (letters, digits, underscore), got {self.dataset!r}"
             )
-        if not isinstance(self.location, str) or not _LOCATION.match(self.location):
+        if self.location is not None and (not isinstance(self.location, str) or not _LOCATION.match(self.location)):
             raise ConfigError(f"bigquery.location must be a location such as US or europe-west2, got {self.location!r}")
         if self.api_endpoint is not None:
             parts = urlsplit(self.api_endpoint)
@@ -80,6 +85,11 @@ class BigQuerySettings:
                     f"bigquery.api_endpoint must be an http(s) URL such as https://bigquery.example:443, "
                     f"got {self.api_endpoint!r}"
                 )
+        minutes = self.merge_retry_minutes
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 <= minutes <= 360:
+            raise ConfigError(
+                f"bigquery.merge_retry_minutes must be a number of minutes from 0 to 360, got {minutes!r}"
+            )
         hours = self.staging_expiration_hours
         if isinstance(hours, bool) or not isinstance(hours, int) or hours < 1:
             raise ConfigError(f"bigquery.staging_expiration_hours must be a whole number >= 1, got {hours!r}")
@@ -109,6 +119,17 @@ class BigQuerySettings:
                     fragments.append(value)
                     fragments.extend(line for line in value.splitlines() if len(line) >= 16)
         return fragments
+
+
+def checked_location(configured: str | None, dataset: bigquery.Dataset) -> str | None:
+    """The dataset's location; a configured ``location`` that names another one is a configuration error."""
+    actual = dataset.location
+    if configured and actual and configured.lower() != actual.lower():
+        raise ConfigError(
+            f"bigquery.location is {configured!r} but dataset {dataset.project}:{dataset.dataset_id} is in "
+            f"{actual!r}; remove the setting (the dataset's location is used) or set it to {actual!r}"
+        )
+    return actual or configured
 
 
 def checked_project(value: object) -> str:
