@@ -56,7 +56,7 @@ def test_secret_quoted_by_the_token_endpoint_is_redacted_by_the_target_cli(duckd
     assert result.states == []
     errors = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
     assert len(errors) == 1, result.stderr[-3000:]
-    assert "BigQuery authentication failed while checking the dataset and tables: " in errors[0]
+    assert "BigQuery authentication failed while checking the dataset: " in errors[0]
     assert "invalid_grant" in errors[0]
     if padding == 0:
         assert "refresh token [secret] of client lorchestra-loader:[secret] is revoked" in errors[0]
