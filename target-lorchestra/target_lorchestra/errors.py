@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
+from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from target_lorchestra.events import Telemetry
 
 
 class LorchestraError(Exception):
     """Base class: an expected failure with a message fit for the user."""
+
+    #: The failed run's events that no warehouse took (logged after the one-line error).
+    unsent_events: Telemetry | None = None
 
 
 class BadInputError(LorchestraError):
@@ -27,6 +36,7 @@ class BadInputError(LorchestraError):
         self.args = (str(self),)
         return self
 
+    @override
     def __str__(self) -> str:
         where = []
         if self.line is not None:

@@ -7,6 +7,7 @@ schema; a third-party tap falls back to the target's config; a stream with neith
 from __future__ import annotations
 
 import re
+import typing as t
 from dataclasses import dataclass
 
 import orjson
@@ -31,7 +32,7 @@ class Provenance:
         return f"{self.source_system}:{self.connection_name}:{self.object_type}:{external_id}"
 
 
-def resolve(stream: str, schema: dict, config: dict) -> Provenance:
+def resolve(stream: str, schema: dict, config: t.Mapping[str, t.Any]) -> Provenance:
     """Provenance of ``stream`` from its schema's ``x-lorchestra`` keyword, else from config.
 
     Raises:
@@ -40,25 +41,37 @@ def resolve(stream: str, schema: dict, config: dict) -> Provenance:
     declared = schema.get(PROVENANCE_KEYWORD) or {}
     if not isinstance(declared, dict):
         raise BadInputError(f"the schema's {PROVENANCE_KEYWORD!r} keyword must be an object", stream=stream)
-    values = {}
+    values: dict[str, str | None] = {}
     for field in ("source_system", "connection_name", "schema_ref"):
         value = declared.get(field) or config.get(field)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise BadInputError(f"provenance field {field!r} must be a non-empty string", stream=stream)
         values[field] = value
-    missing = [f for f in ("source_system", "connection_name") if not values[f]]
-    if missing:
+    source_system, connection_name = values["source_system"], values["connection_name"]
+    schema_ref = values["schema_ref"]
+    if not source_system or not connection_name:
+        missing = [f for f in ("source_system", "connection_name") if not values[f]]
         raise BadInputError(
             f"no provenance: {' and '.join(missing)} declared neither by the tap (schema keyword "
             f"{PROVENANCE_KEYWORD!r}) nor in the target config",
             stream=stream,
         )
-    if values["schema_ref"] and not _IGLU_URI.match(values["schema_ref"]):
+    if schema_ref and not _IGLU_URI.match(schema_ref):
         raise BadInputError(
             "schema_ref must be an Iglu URI like iglu:com.mensio.raw/raw_gmail_email/jsonschema/1-0-0",
             stream=stream,
         )
-    return Provenance(values["source_system"], values["connection_name"], stream, values["schema_ref"])
+    # The key's parts are joined with ':'; only external_id, the last part, may contain one, so that two
+    # different objects can never share a key ('a' + 'b:c' vs 'a:b' + 'c').
+    for field, value in (("source_system", source_system), ("connection_name", connection_name),
+                         ("object_type (the stream name)", stream)):  # fmt: skip
+        if ":" in value:
+            raise BadInputError(
+                f"{field} {value!r} contains ':', which would make idem_keys ambiguous; rename it "
+                "(for a stream, a stream map with __alias__)",
+                stream=stream,
+            )
+    return Provenance(source_system, connection_name, stream, schema_ref)
 
 
 def external_id(record: dict, key_properties: list[str]) -> str:

@@ -1,15 +1,18 @@
-"""``lorchestra reingest`` (spec step 6): run every Meltano job with fresh state and report counts.
+"""``lorchestra reingest``: run every Meltano job with fresh state and report counts.
 
 Each job runs as ``meltano run --full-refresh JOB`` (a full backfill that ignores, then replaces, the job's
 saved state) with ``MELTANO_RUN_ID`` set to a fresh UUID: Meltano uses it as its run id and the target
 uses it as the ``correlation_id`` of its events, so the counts of each job are read back from event_log
-exactly.
+exactly. The warehouse the report reads (``--duckdb-path`` or ``--config``) is handed to every job as
+the target's ``TARGET_LORCHESTRA_*`` environment variables, which Meltano puts above meltano.yml, so the
+jobs write where the report reads.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,8 +21,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from target_lorchestra.errors import LorchestraError
+
 if t.TYPE_CHECKING:
     from target_lorchestra.warehouse import Warehouse
+
+#: Where scripts/bootstrap installs Meltano, relative to the project.
+PROJECT_MELTANO = Path(".venv-meltano/bin/meltano")
 
 JOB_COUNTS = """
 SELECT event_type, source_system, connection_name, target_object_type, status, error_message,
@@ -45,16 +53,53 @@ class JobReport:
         return sum(s.get("records", 0) or 0 for s in self.streams.values())
 
 
+def find_meltano(given: str | None, project: Path) -> str:
+    """``given``, else the project's ``.venv-meltano``, else ``meltano`` on PATH (as an absolute path)."""
+    if given:
+        found = shutil.which(given)
+        if not found:
+            raise LorchestraError(f"--meltano {given}: no such program")
+        return str(Path(found).absolute())
+    local = project / PROJECT_MELTANO
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local.absolute())
+    on_path = shutil.which("meltano")
+    if on_path:
+        return on_path
+    raise LorchestraError(
+        f"no Meltano found (looked for {local} and meltano on PATH): run scripts/bootstrap --meltano, "
+        "or pass --meltano PATH"
+    )
+
+
+def target_env(config: dict) -> dict[str, str]:
+    """The target settings in ``config`` as the environment variables Meltano maps to them."""
+    env = {}
+    for key, value in config.items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, v in items:
+            if v is not None:
+                name = f"TARGET_LORCHESTRA_{key}" + (f"_{sub}" if sub else "")
+                env[name.upper()] = str(Path(v).absolute()) if key == "duckdb_path" and v != ":memory:" else str(v)
+    return env
+
+
 def list_jobs(meltano: str, project: Path) -> list[str]:
     """Job names from ``meltano job list --format json``, in meltano.yml order."""
-    out = subprocess.run(
-        [meltano, "job", "list", "--format", "json"], cwd=project, capture_output=True, text=True, check=True
-    ).stdout
+    proc = subprocess.run(
+        [meltano, "job", "list", "--format", "json"], cwd=project, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LorchestraError(f"meltano job list failed in {project} (exit {proc.returncode}): {last}")
+    out = proc.stdout
     return [job["job_name"] for job in json.loads(out[out.index("{") :])["jobs"]]
 
 
-def run_job(meltano: str, project: Path, job: str, log_dir: Path) -> tuple[str, int, float]:
-    """Run one job with full refresh; its output goes to ``log_dir/<job>.log``."""
+def run_job(
+    meltano: str, project: Path, job: str, log_dir: Path, env: dict[str, str] | None = None
+) -> tuple[str, int, float]:
+    """Run one job with full refresh (``env``: extra variables); its output goes to ``log_dir/<job>.log``."""
     run_id = str(uuid.uuid4())
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -62,7 +107,7 @@ def run_job(meltano: str, project: Path, job: str, log_dir: Path) -> tuple[str, 
         proc = subprocess.run(
             [meltano, "run", "--full-refresh", job],
             cwd=project,
-            env={**os.environ, "MELTANO_RUN_ID": run_id},
+            env={**os.environ, **(env or {}), "MELTANO_RUN_ID": run_id},
             stdout=log,
             stderr=subprocess.STDOUT,
             check=False,

@@ -13,7 +13,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
-from target_lorchestra import records
+from target_lorchestra import batch_files, records
 from target_lorchestra.errors import BadInputError, LorchestraError
 from target_lorchestra.events import Telemetry, correlation_id_from_env, trace_id_from_env
 from target_lorchestra.reader import LineNumberedReader
@@ -36,9 +36,11 @@ class TargetLorchestra(Target):
     default_sink_class = RawObjectsSink
     message_reader_class = LineNumberedReader
     message_reader: LineNumberedReader
-    # The SDK's defaults, minus schema flattening: payloads are stored as sent, never flattened.
+    # The SDK's defaults, minus schema flattening (payloads are stored as sent, never flattened), plus
+    # BATCH messages (batch_files.py).
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
-        c for c in Target.capabilities if c != PluginCapabilities.FLATTENING
+        *(c for c in Target.capabilities if c != PluginCapabilities.FLATTENING),
+        PluginCapabilities.BATCH,
     ]
 
     config_jsonschema = th.PropertiesList(
@@ -124,6 +126,22 @@ class TargetLorchestra(Target):
             title="Validate records",
             description="Validate every record against its stream schema (off: payloads are stored as sent).",
         ),
+        # Declared here so that --about advertises what the SDK's generic versions would not do here.
+        th.Property(
+            "load_method",
+            th.StringType,
+            default="upsert",
+            allowed_values=["upsert"],
+            title="Load method",
+            description="Always upsert: a MERGE on idem_key. append-only and overwrite are refused, not ignored.",
+        ),
+        th.Property(
+            "add_record_metadata",
+            th.BooleanType,
+            allowed_values=[False],
+            title="Add record metadata",
+            description="Not supported (payloads are stored as sent, without _sdc_ columns): only false is accepted.",
+        ),
         th.Property(
             "bigquery",
             th.ObjectType(
@@ -169,6 +187,14 @@ class TargetLorchestra(Target):
         ),
     ).to_dict()
 
+    @classmethod
+    @override
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        super().append_builtin_config(config_jsonschema)
+        # The SDK adds batch_config with the BATCH capability; it says how a tap writes its batch files.
+        # A target reads the files at the URLs of each BATCH manifest, so the setting would do nothing here.
+        config_jsonschema["properties"].pop("batch_config", None)
+
     # -- run lifecycle ------------------------------------------------------------------------------
 
     @cached_property
@@ -202,12 +228,12 @@ class TargetLorchestra(Target):
     @override
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.message_reader.record_handler = self._process_raw_record
         self.message_reader.run_scope = self._reading
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
         """Around the reading of the input: connect and ``job.started`` first; on a failure, end the run."""
+        self.message_reader.record_handler = self._process_raw_record
         try:
             _ = self.warehouse  # connect first: a bad path or schema fails before any input is read
             self.telemetry.job_started({"target": self.name, "warehouse": self.config.get("warehouse", "duckdb")})
@@ -236,6 +262,10 @@ class TargetLorchestra(Target):
         self.telemetry.streams_failed(error, culprit)
         self.telemetry.job_completed(error=error)
         self._close_warehouse()
+        if isinstance(exc, LorchestraError):
+            exc.unsent_events = self.telemetry  # logged after the one-line error, by invoke
+        else:
+            self.telemetry.log_unsent()  # an unexpected failure: its traceback follows
 
     def _process_raw_record(self, message: Envelope) -> bool:
         """The fast path for one RECORD (see ``records.py``); ``False`` sends it down the general path.
@@ -303,6 +333,26 @@ class TargetLorchestra(Target):
         return sink
 
     @override
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Each record of the batch files goes down the path of a RECORD line (see ``batch_files.py``)."""
+        stream = message_dict["stream"]
+        fmt, compression = batch_files.check_encoding(message_dict["encoding"])
+        for url in batch_files.check_manifest(message_dict["manifest"]):
+            where = f"batch file {url.rsplit('/', 1)[-1]}"
+            lines = batch_files.record_lines(stream, url, fmt, compression)
+            number = 0
+            try:
+                while (line := next(lines, None)) is not None:
+                    number += 1
+                    where = f"batch file {url.rsplit('/', 1)[-1]}, record {number}"
+                    self.message_reader.dispatch(line)
+                    where = f"batch file {url.rsplit('/', 1)[-1]}"
+            except BadInputError as exc:
+                exc.problem = f"{where}: {exc.problem}"
+                exc.stream = exc.stream or stream
+                raise
+
+    @override
     def _write_state_message(self, state: dict) -> None:
         self.writer.wait()  # STATE only once every batch it covers is committed
         super()._write_state_message(state)
@@ -320,7 +370,15 @@ class TargetLorchestra(Target):
             super().invoke(*args, **kwargs)
         except LorchestraError as exc:
             cls.logger.error("target-lorchestra failed: %s", exc)  # noqa: TRY400
+            log_unsent_events(exc)
             sys.exit(1)
+
+
+def log_unsent_events(exc: BaseException) -> None:
+    """Log, after the one-line error, the events of the failed run that no warehouse took."""
+    telemetry = getattr(exc, "unsent_events", None)
+    if isinstance(telemetry, Telemetry):
+        telemetry.log_unsent()
 
 
 if __name__ == "__main__":

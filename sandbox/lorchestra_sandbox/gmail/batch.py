@@ -131,7 +131,8 @@ class BatchEndpoint:
             method, target, _ = lines[0].split(" ", 2)
         except ValueError:
             return self.error(400, "INVALID_ARGUMENT", "Malformed request line in batch part.")
-        headers = Headers([tuple(line.split(": ", 1)) for line in lines[1:] if ": " in line])  # type: ignore[misc]
+        fields = [line.split(": ", 1) for line in lines[1:] if ": " in line]
+        headers = Headers([(name, value) for name, value in fields])
         if "Authorization" not in headers and outer_auth:
             headers["Authorization"] = outer_auth
         path, _, query = target.partition("?")

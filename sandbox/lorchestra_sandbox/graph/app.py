@@ -177,15 +177,16 @@ class GraphApp(MailboxEdits, ProviderApp):
         response.headers["Retry-After"] = str(self.faults.retry_after)
         return response
 
-    def _resolve(self, request: Request, ref: str) -> tuple[Mailbox | None, Response | None]:
+    def _resolve(self, request: Request, ref: str) -> Mailbox | Response:
+        """The mailbox ``ref`` names, or the error answer when it is unknown here or not allowed."""
         ref_l = ref.lower()
         box = self.mailboxes.get(ref_l) or next((b for b in self.mailboxes.values() if b.user_id == ref_l), None)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if box is None or self.entra.issued_to.get(token) != TENANTS[box.tenant]["tenant_id"]:
-            return None, self.error(404, "ErrorInvalidUser", f"The requested user '{ref}' is invalid.")
+            return self.error(404, "ErrorInvalidUser", f"The requested user '{ref}' is invalid.")
         if box.upn in self.denied:
-            return None, self.error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-        return box, None
+            return self.error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        return box
 
     def _not_found(self) -> Response:
         return self.error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
@@ -216,17 +217,17 @@ class GraphApp(MailboxEdits, ProviderApp):
         return self.json(body)
 
     def list_folders(self, request: Request, mailbox: str) -> Response:
-        box, err = self._resolve(request, mailbox)
-        if box is None:
-            return err  # type: ignore[return-value]
+        box = self._resolve(request, mailbox)
+        if not isinstance(box, Mailbox):  # the error answer
+            return box
         with self.lock:
             top = [f for f in box.folders.values() if f.parent_id == box.root_id]
             return self._page_folders(request, box, top, "mailFolders")
 
     def get_folder(self, request: Request, mailbox: str, folder: str) -> Response:
-        box, err = self._resolve(request, mailbox)
-        if box is None:
-            return err  # type: ignore[return-value]
+        box = self._resolve(request, mailbox)
+        if not isinstance(box, Mailbox):  # the error answer
+            return box
         try:
             select = parse_select(request, FOLDER_PROPERTIES, "mailFolder")
         except ValueError as exc:
@@ -239,9 +240,9 @@ class GraphApp(MailboxEdits, ProviderApp):
             return self.json({"@odata.context": context, **pick(folder_resource(box, found), select)})
 
     def list_children(self, request: Request, mailbox: str, folder: str) -> Response:
-        box, err = self._resolve(request, mailbox)
-        if box is None:
-            return err  # type: ignore[return-value]
+        box = self._resolve(request, mailbox)
+        if not isinstance(box, Mailbox):  # the error answer
+            return box
         with self.lock:
             parent = box.folder_by_ref(folder)
             if parent is None:
@@ -252,9 +253,9 @@ class GraphApp(MailboxEdits, ProviderApp):
     # -- messages -------------------------------------------------------------------------------
 
     def get_message(self, request: Request, mailbox: str, message: str) -> Response:
-        box, err = self._resolve(request, mailbox)
-        if box is None:
-            return err  # type: ignore[return-value]
+        box = self._resolve(request, mailbox)
+        if not isinstance(box, Mailbox):  # the error answer
+            return box
         try:
             select = parse_select(request, MESSAGE_DEFAULT + MESSAGE_ON_SELECT, "message")
         except ValueError as exc:
@@ -268,9 +269,9 @@ class GraphApp(MailboxEdits, ProviderApp):
 
     def delta(self, request: Request, mailbox: str, folder: str) -> Response:
         """One page of a delta round; ``$filter`` and ``$select`` of the first request are carried in the links."""
-        box, err = self._resolve(request, mailbox)
-        if box is None:
-            return err  # type: ignore[return-value]
+        box = self._resolve(request, mailbox)
+        if not isinstance(box, Mailbox):  # the error answer
+            return box
         page_size, immutable = parse_prefer(request)
         page_size = page_size or DEFAULT_DELTA_PAGE
         with self.lock:

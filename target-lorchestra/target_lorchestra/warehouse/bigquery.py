@@ -42,6 +42,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud import bigquery
 from requests import exceptions as requests_exceptions
+from typing_extensions import override
 
 from target_lorchestra.errors import WarehouseError
 from target_lorchestra.tables import TABLES
@@ -354,16 +355,13 @@ class BigQueryWarehouse(BigQueryAdmin):
 
     # -- helpers --------------------------------------------------------------------------------
 
+    @override
     @contextmanager
     def _api(self, action: str) -> Iterator[None]:
         """Turn client and auth errors into one clear ``WarehouseError`` (conflicts into ``_Conflict``)."""
         try:
             yield
-        except (
-            auth_exceptions.RefreshError,
-            auth_exceptions.TransportError,
-            auth_exceptions.DefaultCredentialsError,
-        ) as exc:
+        except auth_exceptions.GoogleAuthError as exc:  # every kind: OAuthError quotes the token endpoint's reply
             raise WarehouseError(
                 f"BigQuery authentication failed while {action}: {safe_message(exc, self.settings)}"
             ) from None
@@ -383,6 +381,7 @@ class BigQueryWarehouse(BigQueryAdmin):
                 f"{type(exc).__name__}"
             ) from None
 
+    @override
     def _require(self) -> bigquery.Client:
         if self.client is None:
             raise WarehouseError("the BigQuery warehouse is not open")
@@ -391,9 +390,11 @@ class BigQueryWarehouse(BigQueryAdmin):
     def _dataset_ref(self) -> bigquery.DatasetReference:
         return bigquery.DatasetReference(t.cast("str", self.project), self.settings.dataset)
 
+    @override
     def _ref(self, table: str) -> bigquery.TableReference:
         return self._dataset_ref().table(table)
 
+    @override
     def _sql_name(self, table: str) -> str:
         """A backquoted table path; every part is a validated identifier, so nothing can escape the quotes."""
         return f"`{self.project}.{self.settings.dataset}.{checked_identifier(table, 'table')}`"

@@ -181,11 +181,10 @@ def load_credentials(settings: BigQuerySettings) -> tuple[Credentials, str | Non
 def safe_message(exc: BaseException, settings: BigQuerySettings) -> str:
     """The first line of a library error, bounded, with any credential fragment removed."""
     text = str(exc).strip()
-    line = text.splitlines()[0][:300] if text else type(exc).__name__
-    for secret in settings.secrets():
-        if secret and secret in line:
-            line = line.replace(secret, "[secret]")
-    return line
+    for secret in settings.secrets():  # before the cut: a secret cut in half would no longer match
+        if secret and secret in text:
+            text = text.replace(secret, "[secret]")
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _is_loopback(host: str) -> bool:
