@@ -1,7 +1,7 @@
 """``lorchestra reingest``: run every Meltano job with fresh state and report counts.
 
 Each job runs as ``meltano run --full-refresh JOB`` (a full backfill that ignores, then replaces, the job's
-saved state) with ``MELTANO_RUN_ID`` set to a fresh UUID: Meltano uses it as its run id and the target
+saved state) with ``MELTANO_RUN_ID`` set to a new UUID per attempt: Meltano uses it as its run id and the target
 uses it as the ``correlation_id`` of its events, so the counts of each job are read back from event_log
 exactly. Every run id of one re-ingest carries the re-ingest's id (``job_run_id``), so ``--resume`` finds
 the latest re-ingest and the jobs that completed in it from event_log alone, on any machine and on either
