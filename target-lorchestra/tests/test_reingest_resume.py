@@ -126,3 +126,35 @@ def test_resume_without_an_earlier_reingest_is_one_clear_line(tmp_path: Path) ->
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "no earlier re-ingest" in result.stderr
     assert not (tmp_path / "runs.log").exists()
+
+
+def test_previous_reingest_is_read_from_event_log_on_either_warehouse(wh) -> None:
+    from target_lorchestra import reingest as ops
+    from target_lorchestra.events import Telemetry
+    from target_lorchestra.warehouse import open_warehouse
+
+    reingest_id = ops.new_reingest_id()
+    warehouse = open_warehouse(wh.config())
+    try:
+
+        def target_run(run_id: str, error: str | None = None) -> None:
+            telemetry = Telemetry(warehouse, correlation_id=run_id, trace_id=None)
+            telemetry.job_started({"target": "target-lorchestra"})
+            telemetry.job_completed(error=error)
+
+        target_run(ops.job_run_id(reingest_id, "job_one"))
+        target_run(ops.job_run_id(reingest_id, "job_two"))  # the target ended normally, but the tap failed
+        ops.record_failure(warehouse, ops.job_run_id(reingest_id, "job_two"), "job_two", 1, 2.0)
+        target_run(ops.job_run_id(reingest_id, "job_three"), error="boom")
+        target_run(ops.job_run_id(reingest_id, "job_three", 1))
+        target_run("9b2f6c1e-4d3a-4f5b-8c7d-0e1f2a3b4c5d")  # an ordinary scheduled run, later
+        previous = ops.previous_reingest(warehouse, list(JOBS))
+    finally:
+        warehouse.close()
+    assert previous is not None
+    assert previous.reingest_id == reingest_id
+    assert previous.done == {
+        "job_one": ops.job_run_id(reingest_id, "job_one"),
+        "job_three": ops.job_run_id(reingest_id, "job_three", 1),
+    }
+    assert previous.attempts == {"job_one": 1, "job_two": 1, "job_three": 2}
