@@ -103,21 +103,42 @@ def cmd_reingest(args: argparse.Namespace) -> int:
 
     project = Path(args.project)
     meltano = reingest.find_meltano(args.meltano, project)
-    config = warehouse_config(args)
+    config = warehouse_config(args, existing=args.resume)
     # The jobs write where the report reads: the same settings, as Meltano's environment variables.
     job_env = reingest.target_env(config)
     jobs = args.job or reingest.list_jobs(meltano, project)
-    reports = []
-    for i, job in enumerate(jobs, 1):
-        reingest.progress(f"[{i}/{len(jobs)}] {job} ...")
-        run_id, returncode, seconds = reingest.run_job(meltano, project, job, Path(args.log_dir), job_env)
+    previous = None
+    if args.resume:
         warehouse = open_warehouse(config)
         try:
+            previous = reingest.previous_reingest(warehouse, jobs)
+        finally:
+            warehouse.close()
+        if previous is None:
+            raise LorchestraError("--resume: event_log holds no earlier re-ingest; run lorchestra reingest without it")
+    reingest_id = previous.reingest_id if previous else reingest.new_reingest_id()
+    reingest.progress(f"re-ingest {reingest_id}" + (" resumed" if previous else "") + f": {len(jobs)} jobs")
+    reports = []
+    for i, job in enumerate(jobs, 1):
+        if previous and job in previous.done:
+            run_id, returncode, seconds = previous.done[job], 0, 0.0
+        else:
+            reingest.progress(f"[{i}/{len(jobs)}] {job} ...")
+            attempt = previous.attempts.get(job, 0) if previous else 0
+            run_id = reingest.job_run_id(reingest_id, job, attempt)
+            _, returncode, seconds = reingest.run_job(meltano, project, job, Path(args.log_dir), job_env, run_id=run_id)
+        warehouse = open_warehouse(config)
+        try:
+            if returncode != 0:  # recorded for --resume: the target may have ended normally all the same
+                reingest.record_failure(warehouse, run_id, job, returncode, seconds)
             report = reingest.JobReport(job, run_id, returncode, seconds, reingest.job_counts(warehouse, run_id))
         finally:
             warehouse.close()
+        report.done_earlier = bool(previous and job in previous.done)
         reports.append(report)
         status = "ok" if returncode == 0 else f"FAILED (exit {returncode}; log: {args.log_dir}/{job}.log)"
+        if report.done_earlier:
+            status = "done earlier"
         reingest.progress(f"[{i}/{len(jobs)}] {job}: {report.records} records in {seconds:.1f}s, {status}")
     print(reingest.render(reports))
     return 0 if all(r.returncode == 0 for r in reports) else 1
@@ -167,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reingest.add_argument("--project", default=".", help="the Meltano project directory")
     reingest.add_argument("--log-dir", default="output/logs", help="where each job's output is written")
+    reingest.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the latest re-ingest: skip the jobs that completed in it (read from event_log), run the rest",
+    )
     reingest.set_defaults(func=cmd_reingest)
     from target_lorchestra.status_command import add_arguments as add_status_arguments
 

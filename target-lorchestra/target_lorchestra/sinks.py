@@ -108,7 +108,8 @@ class RawObjectsSink(Sink):
             self._target.telemetry.upsert_failed(self.stream_name, batch_records=len(batch), error=str(exc))
             raise
         except Exception as exc:
-            message = f"MERGE failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            text = self._target.redacted(f"{type(exc).__name__}: {exc}")  # a library may quote its credentials
+            message = f"MERGE failed: {text.splitlines()[0][:300]}"
             self._target.telemetry.upsert_failed(self.stream_name, batch_records=len(batch), error=message)
             raise WarehouseError(f"stream {self.stream_name!r}: {message}") from exc
         self._target.telemetry.upsert_merged(

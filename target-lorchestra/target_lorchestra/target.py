@@ -6,6 +6,7 @@ import contextlib
 import sys
 import typing as t
 from functools import cached_property
+from traceback import format_exception
 
 from singer_sdk import Sink, Target
 from singer_sdk import typing as th
@@ -255,9 +256,9 @@ class TargetLorchestra(Target):
         self._close_warehouse()
 
     def _fail_run(self, exc: Exception) -> None:
-        """End a failed run (the caller re-raises ``exc``)."""
+        """End a failed run; the caller re-raises ``exc`` (one that quoted a secret: a redacted copy, raised here)."""
         self.writer.close()  # batches handed over before the failure finish first (no STATE covers them)
-        error = str(exc) if isinstance(exc, LorchestraError) else f"{type(exc).__name__}: {exc}"
+        error = str(exc) if isinstance(exc, LorchestraError) else self.redacted(f"{type(exc).__name__}: {exc}")
         culprit = exc.stream if isinstance(exc, BadInputError) else None
         self.telemetry.streams_failed(error, culprit)
         self.telemetry.job_completed(error=error)
@@ -266,6 +267,10 @@ class TargetLorchestra(Target):
             exc.unsent_events = self.telemetry  # logged after the one-line error, by invoke
         else:
             self.telemetry.log_unsent()  # an unexpected failure: its traceback follows
+            if error != f"{type(exc).__name__}: {exc}":  # it quoted a secret setting: a redacted traceback
+                # Not logger.exception: it would print the exception unredacted.
+                self.logger.error("unexpected failure:\n%s", self.redacted("".join(format_exception(exc))))
+                raise UnexpectedFailure(error) from None
 
     def _process_raw_record(self, message: Envelope) -> bool:
         """The fast path for one RECORD (see ``records.py``); ``False`` sends it down the general path.
@@ -357,6 +362,19 @@ class TargetLorchestra(Target):
         self.writer.wait()  # STATE only once every batch it covers is committed
         super()._write_state_message(state)
 
+    def redacted(self, text: str) -> str:
+        """``text`` without the values of the settings marked secret (an unexpected error may quote one)."""
+        from target_lorchestra.warehouse.bigquery_settings import redact, secret_fragments
+
+        secrets = []
+        for path in _secret_settings(self.config_jsonschema):
+            value: t.Any = self.config
+            for key in path:
+                value = value.get(key) if isinstance(value, t.Mapping) else None
+            if isinstance(value, str) and value:
+                secrets.extend(secret_fragments(value))
+        return redact(text, secrets)
+
     def _close_warehouse(self) -> None:
         self.writer.close()
         if "warehouse" in self.__dict__:
@@ -372,6 +390,20 @@ class TargetLorchestra(Target):
             cls.logger.error("target-lorchestra failed: %s", exc)  # noqa: TRY400
             log_unsent_events(exc)
             sys.exit(1)
+
+
+class UnexpectedFailure(Exception):  # noqa: N818 (an unexpected failure, re-raised with secrets redacted)
+    """An unexpected failure whose message quoted a secret setting; the message is the redacted one."""
+
+
+def _secret_settings(schema: dict, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths of the settings marked ``secret`` in a config JSON schema."""
+    found = []
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("secret"):
+            found.append((*path, name))
+        found.extend(_secret_settings(prop, (*path, name)))
+    return found
 
 
 def log_unsent_events(exc: BaseException) -> None:
