@@ -10,8 +10,8 @@ import importlib
 import os
 
 import pytest
-from lorchestra_e2e import MELTANO
 from lorchestra_sandbox import serve
+from lorchestra_testing.e2e import MELTANO
 
 SANDBOXES = {
     "gmail": "lorchestra_sandbox.gmail",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from lorchestra_bigquery import LIVE_PROJECT, BigQueryUnderTest, LiveBigQueryUnderTest, live_summary
-from lorchestra_warehouses import DuckDBUnderTest
+from lorchestra_testing.bigquery import LIVE_PROJECT, BigQueryUnderTest, LiveBigQueryUnderTest, live_summary
+from lorchestra_testing.warehouses import DuckDBUnderTest
 
 #: Every behavioural test runs on each; ``bigquery-live`` only with -m bigquery_live and a real project.
 WAREHOUSES = ["duckdb", "bigquery", pytest.param("bigquery-live", marks=pytest.mark.bigquery_live)]

@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from lorchestra_harness import run_target
+from lorchestra_testing.target import run_target
 
 # scenario -> (line, stream or None, words the error must contain)
 CASES = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from lorchestra_harness import DATA, run_target
+from lorchestra_testing.target import DATA, run_target
 
 UTC = dt.UTC
 

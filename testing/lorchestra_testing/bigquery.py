@@ -16,6 +16,7 @@ import uuid
 
 from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
+
 from lorchestra_testing.bqemulator import PROJECT, client_for
 
 

@@ -19,7 +19,7 @@ from target_lorchestra.errors import LorchestraError
 from target_lorchestra.target import TargetLorchestra
 
 if t.TYPE_CHECKING:
-    from lorchestra_harness import WarehouseUnderTest
+    from lorchestra_testing.target import WarehouseUnderTest
 
 
 @dataclass
@@ -62,7 +62,7 @@ def run_in_process(wh: WarehouseUnderTest, data: bytes | str | Path, *, config: 
                 target.listen(io.BytesIO(data))
             except LorchestraError as exc:
                 result = InProcessResult(1, error=f"target-lorchestra failed: {exc}", exception=exc)
-            except Exception as exc:  # an unexpected failure: the CLI would print a traceback
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure: the CLI would print a traceback
                 result = InProcessResult(1, error=None, exception=exc)
     finally:
         root.removeHandler(collect)

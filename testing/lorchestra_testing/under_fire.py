@@ -12,13 +12,15 @@ import time
 import typing as t
 
 import requests
-from lorchestra_inprocess import run_in_process
+
+from lorchestra_testing.inprocess import run_in_process
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import pytest
-    from lorchestra_warehouses import DuckDBUnderTest
+
+    from lorchestra_testing.warehouses import DuckDBUnderTest
 
 
 def count_timeouts(monkeypatch: pytest.MonkeyPatch, stream_class: type) -> list[str]:
