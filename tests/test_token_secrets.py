@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from gmail_testkit import tap_config as gmail_config
 from lorchestra_sandbox import dataverse, forms, gmail, graph
 from lorchestra_sandbox.core import serve
+from lorchestra_testing.connections import gmail as gmail_config
 
 BIN = Path(sys.executable).parent
 
