@@ -31,7 +31,7 @@ def _kind(prop: dict[str, t.Any]) -> str:
     types = _types(prop)
     if prop.get("secret"):
         return "password"
-    if "enum" in prop:
+    if "enum" in prop and "boolean" not in types:  # a boolean limited to one value stays a boolean
         return "options"
     for json_type, kind in (("integer", "integer"), ("number", "decimal"), ("boolean", "boolean"), ("array", "array")):
         if json_type in types:
@@ -79,9 +79,25 @@ def declared_settings(entry: dict[str, t.Any]) -> dict[str, tuple[str, bool]]:
     return {s["name"]: (s.get("kind", "string"), bool(s.get("sensitive"))) for s in entry.get("settings", [])}
 
 
+def advertised_options(properties: dict[str, t.Any], prefix: str = "") -> dict[str, list[t.Any]]:
+    """``name -> allowed values`` of every setting the plugin limits to a list (``kind: options``)."""
+    options: dict[str, list[t.Any]] = {}
+    for name, prop in properties.items():
+        if expands(prop):
+            options |= advertised_options(prop["properties"], f"{prefix}{name}.")
+        elif _kind(prop) == "options":
+            options[prefix + name] = list(prop["enum"])
+    return options
+
+
 def _check(plugin: str) -> None:
     advertised, entry = about(plugin), meltano_entry(plugin)
-    assert declared_settings(entry) == about_settings(advertised["settings"]["properties"])
+    properties = advertised["settings"]["properties"]
+    assert declared_settings(entry) == about_settings(properties)
+    declared_options = {
+        s["name"]: [o["value"] for o in s.get("options", [])] for s in entry["settings"] if s.get("kind") == "options"
+    }
+    assert declared_options == advertised_options(properties)
     assert sorted(entry["capabilities"]) == sorted(advertised["capabilities"])
     assert all(s.get("description") for s in entry["settings"]), "every setting has a description"
 
@@ -91,7 +107,6 @@ def test_tap_entry_equals_about(tap):
     _check(tap)
 
 
-@pytest.mark.xfail(reason="target entry owned by issue 15", strict=False)
 def test_target_entry_equals_about():
     _check("target-lorchestra")
 

@@ -1,14 +1,16 @@
-"""``lorchestra``: operations on the warehouse (DDL rendering, migration, re-ingest, validation)."""
+"""lorchestra: operations on the warehouse (table definitions, migration, re-ingest, validation)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from target_lorchestra.errors import LorchestraError
 from target_lorchestra.tables import TABLE_SETS, render_ddl_files
+from target_lorchestra.warehouse import DEFAULT_DUCKDB_PATH
 
 
 def cmd_ddl(args: argparse.Namespace) -> int:
@@ -30,11 +32,21 @@ def cmd_ddl(args: argparse.Namespace) -> int:
     return 0
 
 
-def warehouse_config(args: argparse.Namespace) -> dict:
-    """The target config the operation works on: --config file, else DuckDB at --duckdb-path."""
+def warehouse_config(args: argparse.Namespace, *, existing: bool = False) -> dict:
+    """The target config the operation works on: --config file, else DuckDB at --duckdb-path.
+
+    ``existing``: the DuckDB file must exist already (opening it would otherwise create an empty one).
+    """
     config: dict = {}
     if args.config:
-        config = json.loads(Path(args.config).read_text())
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            raise LorchestraError(f"--config {args.config}: cannot read it as JSON ({exc})") from None
+    if existing and (args.duckdb_path or (config and config.get("warehouse", "duckdb") == "duckdb")):
+        path = args.duckdb_path or config.get("duckdb_path") or DEFAULT_DUCKDB_PATH
+        if path != ":memory:" and not Path(path).is_file():
+            raise LorchestraError(f"no DuckDB file at {path} (nothing was created); check the path")
     if args.duckdb_path:
         config.update(warehouse="duckdb", duckdb_path=args.duckdb_path)
     if args.tables:
@@ -50,7 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from target_lorchestra.validation import render, run_checks
     from target_lorchestra.warehouse import open_warehouse
 
-    warehouse = open_warehouse(warehouse_config(args))
+    warehouse = open_warehouse(warehouse_config(args, existing=True))
     try:
         checks = run_checks(warehouse)
     finally:
@@ -65,7 +77,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from target_lorchestra.warehouse import open_warehouse
 
     table_sets = [args.tables] if args.tables else sorted(TABLE_SETS)
-    config = warehouse_config(args)
+    config = warehouse_config(args, existing=True)
     config.pop("raw_objects_table", None), config.pop("event_log_table", None)
     admin = open_warehouse(config, check_tables=False)
     try:
@@ -90,18 +102,43 @@ def cmd_reingest(args: argparse.Namespace) -> int:
     from target_lorchestra.warehouse import open_warehouse
 
     project = Path(args.project)
-    jobs = args.job or reingest.list_jobs(args.meltano, project)
+    meltano = reingest.find_meltano(args.meltano, project)
+    config = warehouse_config(args, existing=args.resume)
+    # The jobs write where the report reads: the same settings, as Meltano's environment variables.
+    job_env = reingest.target_env(config)
+    jobs = args.job or reingest.list_jobs(meltano, project)
+    previous = None
+    if args.resume:
+        warehouse = open_warehouse(config)
+        try:
+            previous = reingest.previous_reingest(warehouse, jobs)
+        finally:
+            warehouse.close()
+        if previous is None:
+            raise LorchestraError("--resume: event_log holds no earlier re-ingest; run lorchestra reingest without it")
+    reingest_id = previous.reingest_id if previous else reingest.new_reingest_id()
+    reingest.progress(f"re-ingest {reingest_id}" + (" resumed" if previous else "") + f": {len(jobs)} jobs")
     reports = []
     for i, job in enumerate(jobs, 1):
-        reingest.progress(f"[{i}/{len(jobs)}] {job} ...")
-        run_id, returncode, seconds = reingest.run_job(args.meltano, project, job, Path(args.log_dir))
-        warehouse = open_warehouse(warehouse_config(args))
+        if previous and job in previous.done:
+            run_id, returncode, seconds = previous.done[job], 0, 0.0
+        else:
+            reingest.progress(f"[{i}/{len(jobs)}] {job} ...")
+            attempt = previous.attempts.get(job, 0) if previous else 0
+            run_id = reingest.job_run_id(reingest_id, job, attempt)
+            _, returncode, seconds = reingest.run_job(meltano, project, job, Path(args.log_dir), job_env, run_id=run_id)
+        warehouse = open_warehouse(config)
         try:
+            if returncode != 0:  # recorded for --resume: the target may have ended normally all the same
+                reingest.record_failure(warehouse, run_id, job, returncode, seconds)
             report = reingest.JobReport(job, run_id, returncode, seconds, reingest.job_counts(warehouse, run_id))
         finally:
             warehouse.close()
+        report.done_earlier = bool(previous and job in previous.done)
         reports.append(report)
         status = "ok" if returncode == 0 else f"FAILED (exit {returncode}; log: {args.log_dir}/{job}.log)"
+        if report.done_earlier:
+            status = "done earlier"
         reingest.progress(f"[{i}/{len(jobs)}] {job}: {report.records} records in {seconds:.1f}s, {status}")
     print(reingest.render(reports))
     return 0 if all(r.returncode == 0 for r in reports) else 1
@@ -115,34 +152,47 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _add_warehouse_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="target-lorchestra config JSON (warehouse, duckdb_path, bigquery, tables)")
-    parser.add_argument("--duckdb-path", help="shortcut for a DuckDB warehouse file")
-    parser.add_argument("--tables", choices=sorted(TABLE_SETS), help="production or test table names")
+    parser.add_argument("--config", help="the target's config file (JSON): warehouse, duckdb_path, bigquery, tables")
+    parser.add_argument("--duckdb-path", help="the DuckDB warehouse file (instead of --config)")
+    parser.add_argument("--tables", choices=sorted(TABLE_SETS), help="work on the production or the test tables")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lorchestra", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"lorchestra {version('target-lorchestra')}")
     sub = parser.add_subparsers(dest="command", required=True)
     ddl = sub.add_parser("ddl", help="render the BigQuery and DuckDB DDL files from the table definitions")
     ddl.add_argument("--dir", default="ddl", help="output directory (default: ddl)")
     ddl.add_argument("--check", action="store_true", help="fail if the files differ instead of writing them")
     ddl.set_defaults(func=cmd_ddl)
-    validate = sub.add_parser("validate", help="the five validation checks of the spec; exit 1 if one fails")
+    validate = sub.add_parser(
+        "validate",
+        help="check the warehouse (rows per source, events, upsert counts, idem_keys); exit 1 if a check fails",
+    )
     _add_warehouse_args(validate)
     validate.set_defaults(func=cmd_validate)
     migrate = sub.add_parser(
-        "migrate", help="archive raw_objects/event_log to *_legacy and recreate them (spec step 5)"
+        "migrate", help="copy raw_objects and event_log to *_legacy tables, then recreate them (a dry run unless --yes)"
     )
     _add_warehouse_args(migrate)
     migrate.add_argument("--yes", action="store_true", help="carry the plan out (default: dry run)")
     migrate.add_argument("--replace-legacy", action="store_true", help="overwrite existing *_legacy archives")
     migrate.set_defaults(func=cmd_migrate)
-    reingest = sub.add_parser("reingest", help="run every Meltano job with fresh state; counts per job (spec step 6)")
+    reingest = sub.add_parser(
+        "reingest", help="run every Meltano job from scratch (no saved state) and report the records of each"
+    )
     _add_warehouse_args(reingest)
     reingest.add_argument("--job", action="append", help="only these jobs (repeatable; default: all in meltano.yml)")
-    reingest.add_argument("--meltano", default="meltano", help="the meltano executable")
+    reingest.add_argument(
+        "--meltano", help="the meltano program (default: the project's .venv-meltano, else meltano on PATH)"
+    )
     reingest.add_argument("--project", default=".", help="the Meltano project directory")
     reingest.add_argument("--log-dir", default="output/logs", help="where each job's output is written")
+    reingest.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the latest re-ingest: skip the jobs that completed in it (read from event_log), run the rest",
+    )
     reingest.set_defaults(func=cmd_reingest)
     from target_lorchestra.status_command import add_arguments as add_status_arguments
 

@@ -1,8 +1,11 @@
 """Run telemetry: the ``event_log`` rows of one target run.
 
 One ``Telemetry`` per run. It keeps per-stream tallies and writes ``job.*``, ``ingest.*`` and
-``upsert.*`` events as they happen. All events of a run share a ``correlation_id`` (Meltano's run id
-when present) and the W3C trace id of ``TRACEPARENT``. If the warehouse cannot take an event (it may be
+``upsert.*`` events as they happen. All events of a run share a ``correlation_id`` and the W3C trace id
+of ``TRACEPARENT``. Meltano 4.4 does not hand its run id to plugins: ``MELTANO_RUN_ID`` is only an input
+of ``meltano run`` (its ``--run-id`` option), which the plugins inherit when the caller set it, as
+``lorchestra reingest`` does. So the correlation_id is that value when set, else a fresh UUID per run.
+If the warehouse cannot take an event (it may be
 the very thing that failed), the row goes to the log as JSON instead, so a failure is never silent.
 """
 
@@ -43,7 +46,7 @@ def trace_id_from_env(environ: t.Mapping[str, str] = os.environ) -> str | None:
 
 
 def correlation_id_from_env(environ: t.Mapping[str, str] = os.environ) -> str:
-    """Meltano's run id when running under ``meltano run``, else a fresh UUID."""
+    """``MELTANO_RUN_ID`` when the caller of ``meltano run`` set it (also Meltano's run id then), else a UUID."""
     return environ.get("MELTANO_RUN_ID") or str(uuid.uuid4())
 
 
@@ -81,7 +84,15 @@ class Telemetry:
         self.correlation_id = correlation_id
         self.trace_id = trace_id
         self.streams: dict[str, StreamTally] = {}
+        #: Events written while there was no warehouse to take them.
+        self.unsent: list[dict] = []
         self._job_started = time.monotonic()
+
+    def log_unsent(self) -> None:
+        """Log the events no warehouse took (one line each), then forget them."""
+        for row in self.unsent:
+            logger.error("event_log unavailable; event follows: %s", orjson.dumps(row, default=str).decode())
+        self.unsent.clear()
 
     # -- generic --------------------------------------------------------------------------------
 
@@ -116,6 +127,11 @@ class Telemetry:
                 raise RuntimeError("no warehouse connection")  # noqa: TRY301
             self.sink.append_events([row])
         except Exception as exc:  # noqa: BLE001 - telemetry must never mask the run's own outcome
+            if self.sink is None:
+                # No warehouse yet (a configuration error): kept, and logged after the run's own error
+                # line (see TargetLorchestra.invoke), so that the error comes first.
+                self.unsent.append(row)
+                return row
             logger.error(  # noqa: TRY400 - the event itself is the useful part, not a traceback
                 "event_log unavailable (%s); event follows: %s",
                 type(exc).__name__,

@@ -58,6 +58,16 @@ def resolve(stream: str, schema: dict, config: dict) -> Provenance:
             "schema_ref must be an Iglu URI like iglu:com.mensio.raw/raw_gmail_email/jsonschema/1-0-0",
             stream=stream,
         )
+    # The key's parts are joined with ':'; only external_id, the last part, may contain one, so that two
+    # different objects can never share a key ('a' + 'b:c' vs 'a:b' + 'c').
+    for field, value in (("source_system", values["source_system"]), ("connection_name", values["connection_name"]),
+                         ("object_type (the stream name)", stream)):  # fmt: skip
+        if ":" in value:
+            raise BadInputError(
+                f"{field} {value!r} contains ':', which would make idem_keys ambiguous; rename it "
+                "(for a stream, a stream map with __alias__)",
+                stream=stream,
+            )
     return Provenance(values["source_system"], values["connection_name"], stream, values["schema_ref"])
 
 

@@ -45,6 +45,9 @@ class LineNumberedReader(GenericSingerReader[bytes | str]):
         super().__init__()
         self.line_number = 0
         self.record_handler: t.Callable[[Envelope], bool] | None = None
+        #: The stream of the message being handled, for error locations.
+        self.stream: str | None = None
+        self._callbacks: dict[str, t.Callable[[dict], None]] = {}
 
     @property
     def default_input(self) -> t.IO[bytes]:
@@ -69,44 +72,47 @@ class LineNumberedReader(GenericSingerReader[bytes | str]):
     ) -> Counter[str]:
         stats: Counter[str] = Counter()
         self.line_number = 0
+        self._callbacks = callbacks
         for line in file_input or self.default_input:
             self.line_number += 1
             if not line.strip():
                 continue
-            stream = None
+            self.stream = None
             try:
-                envelope = fast_record(line) if self.record_handler and isinstance(line, bytes) else None
-                if envelope is not None:
-                    stream = envelope.stream
-                    if self.record_handler(envelope):
-                        stats["RECORD"] += 1
-                        continue
-                message = self.deserialize_json(line)
-                message_type = message.get("type")
-                stream = message.get("stream") if isinstance(message.get("stream"), str) else None
-                self._check(message, message_type)
-                callbacks[message_type](message)
+                message_type = self.dispatch(line)
             except BadInputError as exc:
-                raise exc.located(line=self.line_number, stream=stream) from exc.__cause__
-            except InvalidInputLine as exc:
-                raise BadInputError(_strip_quoted(exc), line=self.line_number, stream=stream) from None
-            except RecordsWithoutSchemaException:
-                raise RecordBeforeSchemaError(
-                    "RECORD arrived before any SCHEMA for its stream", line=self.line_number, stream=stream
-                ) from None
-            except InvalidRecord:
-                # The SDK's message can quote the offending value: say only that validation failed.
-                raise BadInputError(
-                    "record does not match the stream's JSON schema (validate_records is on)",
-                    line=self.line_number,
-                    stream=stream,
-                ) from None
-            except MissingKeyPropertiesError:
-                raise MissingKeyError(
-                    "record lacks one or more of the stream's key_properties", line=self.line_number, stream=stream
-                ) from None
+                raise exc.located(line=self.line_number, stream=self.stream) from exc.__cause__
             stats[message_type] += 1
         return stats
+
+    def dispatch(self, line: bytes | str) -> str:
+        """Handle one message line (fast path first) and return its type; ``self.stream`` names its stream.
+
+        Also used for each record of a BATCH message's files, so they take the very path a RECORD line takes.
+        """
+        try:
+            envelope = fast_record(line) if self.record_handler and isinstance(line, bytes) else None
+            if envelope is not None:
+                self.stream = envelope.stream
+                if self.record_handler(envelope):
+                    return "RECORD"
+            message = self.deserialize_json(line)
+            message_type = message.get("type")
+            self.stream = message.get("stream") if isinstance(message.get("stream"), str) else None
+            self._check(message, message_type)
+            self._callbacks[message_type](message)
+        except InvalidInputLine as exc:
+            raise BadInputError(_strip_quoted(exc)) from None
+        except RecordsWithoutSchemaException:
+            raise RecordBeforeSchemaError("RECORD arrived before any SCHEMA for its stream") from None
+        except InvalidRecord:
+            # The SDK's message can quote the offending value: say only that validation failed.
+            raise BadInputError("record does not match the stream's JSON schema (validate_records is on)") from None
+        except MissingKeyPropertiesError as exc:
+            if isinstance(exc, BadInputError):
+                raise
+            raise MissingKeyError("record lacks one or more of the stream's key_properties") from None
+        return message_type
 
     @staticmethod
     def _check(message: dict, message_type: object) -> None:

@@ -20,6 +20,12 @@ if t.TYPE_CHECKING:
 #: The payload is stored as received, so the SDK must not parse or drop anything: an open schema.
 _PASS_THROUGH_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": True}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Keyless streams are refused by design (every row's idem_key needs an external id); this names the fix.
+KEYLESS_FIX = (
+    "the stream declares no key_properties; lorchestra needs a key to build each row's idem_key. "
+    "Give it one with a stream map in the target's config: "
+    'stream_maps: {"<stream>": {"__key_properties__": ["<id property>"]}}'
+)
 
 
 class RawObjectsSink(Sink):
@@ -31,10 +37,7 @@ class RawObjectsSink(Sink):
         self._target = target
         super().__init__(target, stream_name, schema, key_properties)
         if not self.key_properties:
-            raise BadInputError(
-                "the stream declares no key_properties; lorchestra needs a key to build each row's idem_key",
-                stream=stream_name,
-            )
+            raise BadInputError(KEYLESS_FIX, stream=stream_name)
         self.provenance = provenance.resolve(stream_name, self.original_schema, self.config)
         self.key_list = list(self.key_properties)
         self.schema = dict(_PASS_THROUGH_SCHEMA)
@@ -105,7 +108,8 @@ class RawObjectsSink(Sink):
             self._target.telemetry.upsert_failed(self.stream_name, batch_records=len(batch), error=str(exc))
             raise
         except Exception as exc:
-            message = f"MERGE failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            text = self._target.redacted(f"{type(exc).__name__}: {exc}")  # a library may quote its credentials
+            message = f"MERGE failed: {text.splitlines()[0][:300]}"
             self._target.telemetry.upsert_failed(self.stream_name, batch_records=len(batch), error=message)
             raise WarehouseError(f"stream {self.stream_name!r}: {message}") from exc
         self._target.telemetry.upsert_merged(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import typing as t
 from functools import cached_property
+from traceback import format_exception
 
 from singer_sdk import Sink, Target
 from singer_sdk import typing as th
@@ -12,7 +13,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
-from target_lorchestra import records
+from target_lorchestra import batch_files, records
 from target_lorchestra.errors import BadInputError, LorchestraError
 from target_lorchestra.events import Telemetry, correlation_id_from_env, trace_id_from_env
 from target_lorchestra.reader import LineNumberedReader
@@ -32,9 +33,11 @@ class TargetLorchestra(Target):
     name = "target-lorchestra"
     default_sink_class = RawObjectsSink
     message_reader_class = LineNumberedReader
-    # The SDK's defaults, minus schema flattening: payloads are stored as sent, never flattened.
+    # The SDK's defaults, minus schema flattening (payloads are stored as sent, never flattened), plus
+    # BATCH messages (batch_files.py).
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
-        c for c in Target.capabilities if c != PluginCapabilities.FLATTENING
+        *(c for c in Target.capabilities if c != PluginCapabilities.FLATTENING),
+        PluginCapabilities.BATCH,
     ]
 
     config_jsonschema = th.PropertiesList(
@@ -120,6 +123,22 @@ class TargetLorchestra(Target):
             title="Validate records",
             description="Validate every record against its stream schema (off: payloads are stored as sent).",
         ),
+        # Declared here so that --about advertises what the SDK's generic versions would not do here.
+        th.Property(
+            "load_method",
+            th.StringType,
+            default="upsert",
+            allowed_values=["upsert"],
+            title="Load method",
+            description="Always upsert: a MERGE on idem_key. append-only and overwrite are refused, not ignored.",
+        ),
+        th.Property(
+            "add_record_metadata",
+            th.BooleanType,
+            allowed_values=[False],
+            title="Add record metadata",
+            description="Not supported (payloads are stored as sent, without _sdc_ columns): only false is accepted.",
+        ),
         th.Property(
             "bigquery",
             th.ObjectType(
@@ -165,6 +184,14 @@ class TargetLorchestra(Target):
         ),
     ).to_dict()
 
+    @classmethod
+    @override
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        super().append_builtin_config(config_jsonschema)
+        # The SDK adds batch_config with the BATCH capability; it says how a tap writes its batch files.
+        # A target reads the files at the URLs of each BATCH manifest, so the setting would do nothing here.
+        config_jsonschema["properties"].pop("batch_config", None)
+
     # -- run lifecycle ------------------------------------------------------------------------------
 
     @cached_property
@@ -206,11 +233,19 @@ class TargetLorchestra(Target):
             super().listen(file_input)
         except Exception as exc:
             self.writer.close()  # batches handed over before the failure finish first (no STATE covers them)
-            error = str(exc) if isinstance(exc, LorchestraError) else f"{type(exc).__name__}: {exc}"
+            error = str(exc) if isinstance(exc, LorchestraError) else self.redacted(f"{type(exc).__name__}: {exc}")
             culprit = exc.stream if isinstance(exc, BadInputError) else None
             self.telemetry.streams_failed(error, culprit)
             self.telemetry.job_completed(error=error)
             self._close_warehouse()
+            if isinstance(exc, LorchestraError):
+                exc.unsent_events = self.telemetry  # logged after the one-line error, by invoke
+            else:
+                self.telemetry.log_unsent()  # an unexpected failure: its traceback follows
+                if error != f"{type(exc).__name__}: {exc}":  # it quoted a secret setting: a redacted traceback
+                    # Not logger.exception: it would print the exception unredacted.
+                    self.logger.error("unexpected failure:\n%s", self.redacted("".join(format_exception(exc))))  # noqa: TRY400
+                    raise UnexpectedFailure(error) from None
             raise
         self.telemetry.job_completed()
         self._close_warehouse()
@@ -280,6 +315,26 @@ class TargetLorchestra(Target):
         return sink
 
     @override
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Each record of the batch files goes down the path of a RECORD line (see ``batch_files.py``)."""
+        stream = message_dict["stream"]
+        fmt, compression = batch_files.check_encoding(message_dict["encoding"])
+        for url in batch_files.check_manifest(message_dict["manifest"]):
+            where = f"batch file {url.rsplit('/', 1)[-1]}"
+            lines = batch_files.record_lines(stream, url, fmt, compression)
+            number = 0
+            try:
+                while (line := next(lines, None)) is not None:
+                    number += 1
+                    where = f"batch file {url.rsplit('/', 1)[-1]}, record {number}"
+                    self.message_reader.dispatch(line)
+                    where = f"batch file {url.rsplit('/', 1)[-1]}"
+            except BadInputError as exc:
+                exc.problem = f"{where}: {exc.problem}"
+                exc.stream = exc.stream or stream
+                raise
+
+    @override
     def _write_state_message(self, state: dict) -> None:
         self.writer.wait()  # STATE only once every batch it covers is committed
         super()._write_state_message(state)
@@ -289,6 +344,19 @@ class TargetLorchestra(Target):
         super().process_endofpipe()  # drains every sink, then writes the last STATE
         self.writer.wait()
         self.telemetry.streams_completed()
+
+    def redacted(self, text: str) -> str:
+        """``text`` without the values of the settings marked secret (an unexpected error may quote one)."""
+        from target_lorchestra.warehouse.bigquery_settings import redact, secret_fragments
+
+        secrets = []
+        for path in _secret_settings(self.config_jsonschema):
+            value: t.Any = self.config
+            for key in path:
+                value = value.get(key) if isinstance(value, t.Mapping) else None
+            if isinstance(value, str) and value:
+                secrets.extend(secret_fragments(value))
+        return redact(text, secrets)
 
     def _close_warehouse(self) -> None:
         self.writer.close()
@@ -303,7 +371,29 @@ class TargetLorchestra(Target):
             super().invoke(*args, **kwargs)
         except LorchestraError as exc:
             cls.logger.error("target-lorchestra failed: %s", exc)  # noqa: TRY400
+            log_unsent_events(exc)
             sys.exit(1)
+
+
+class UnexpectedFailure(Exception):  # noqa: N818 (an unexpected failure, re-raised with secrets redacted)
+    """An unexpected failure whose message quoted a secret setting; the message is the redacted one."""
+
+
+def _secret_settings(schema: dict, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths of the settings marked ``secret`` in a config JSON schema."""
+    found = []
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("secret"):
+            found.append((*path, name))
+        found.extend(_secret_settings(prop, (*path, name)))
+    return found
+
+
+def log_unsent_events(exc: BaseException) -> None:
+    """Log, after the one-line error, the events of the failed run that no warehouse took."""
+    telemetry = getattr(exc, "unsent_events", None)
+    if isinstance(telemetry, Telemetry):
+        telemetry.log_unsent()
 
 
 if __name__ == "__main__":

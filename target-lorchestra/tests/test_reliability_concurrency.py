@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
+import typing as t
 from pathlib import Path
 
 import duckdb
@@ -70,11 +72,45 @@ def holder(duckdb_wh, tmp_path):
         proc.wait()
 
 
-def finish(proc: subprocess.Popen) -> tuple[int, list[dict], str]:
+class StderrWatch:
+    """Reads a run's stderr on a thread, so a test can wait for a line instead of sleeping."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self.ended = False  # the run closed its stderr (it exited)
+        self._changed = threading.Condition()
+        stream, proc.stderr = proc.stderr, None  # this thread alone reads it (communicate must not)
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: t.IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        """Return once a line contains ``text``; fail if the run ends or ``timeout`` passes first."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.ended or any(text in line for line in self.lines), timeout)
+            found = any(text in line for line in self.lines)
+        assert found, f"no {text!r} (ended: {self.ended}); stderr:\n{''.join(self.lines)[-3000:]}"
+
+    def text(self) -> str:
+        self._thread.join(timeout=120)
+        return "".join(self.lines)
+
+
+def finish(proc: subprocess.Popen, stderr: StderrWatch | None = None) -> tuple[int, list[dict], str]:
     """Close the run's stdin (end of input) and collect its exit status, STATE lines and stderr."""
     if proc.stdin is not None and proc.stdin.closed:
         proc.stdin = None
     out, err = proc.communicate(timeout=120)
+    if stderr is not None:  # stderr was read by the watch, not by communicate
+        err = stderr.text()
     return proc.returncode, [json.loads(s) for s in out.splitlines() if s.strip()], err
 
 
@@ -89,7 +125,8 @@ def test_second_run_fails_clearly_after_its_lock_timeout(duckdb_wh, holder, tmp_
     assert len(errors) == 1, second.stderr[-3000:]
     assert "is locked by another process (waited 1s); DuckDB allows one writer at a time" in errors[0]
     assert "Traceback" not in second.stderr
-    assert waited >= 1.0
+    assert "is locked by another process; waiting up to 1s for it" in second.stderr  # it did wait
+    assert 1.0 <= waited < 20  # the configured 1 s, not the default 30 s (20: a loaded machine's margin)
     assert '"event_type":"job.completed"' in second.stderr  # its events, logged since the warehouse is locked
 
     rc, states, err = finish(holder)  # the first run is unaffected and commits everything
@@ -111,13 +148,14 @@ def test_second_run_waits_for_the_lock_then_commits(duckdb_wh, holder, tmp_path)
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
-    assert second.poll() is None  # still waiting for the lock
+    stderr = StderrWatch(second)
+    stderr.wait_for("is locked by another process; waiting up to 60s for it")  # it found the lock and waits
+    assert second.poll() is None
     assert holder.stdin is not None
     holder.stdin.close()
 
     rc1, states1, err1 = finish(holder)
-    rc2, states2, err2 = finish(second)
+    rc2, states2, err2 = finish(second, stderr)
     assert (rc1, rc2) == (0, 0), (err1[-1500:], err2[-1500:])
     assert states1 == [{"bookmarks": {"contact": {"n": 50}}}]
     assert states2 == [{"bookmarks": {"email": {"historyId": "100"}}}]

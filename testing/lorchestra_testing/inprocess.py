@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from target_lorchestra.errors import LorchestraError
-from target_lorchestra.target import TargetLorchestra
+from target_lorchestra.target import TargetLorchestra, log_unsent_events
 
 if t.TYPE_CHECKING:
     from lorchestra_testing.target import WarehouseUnderTest
@@ -62,6 +62,7 @@ def run_in_process(wh: WarehouseUnderTest, data: bytes | str | Path, *, config: 
                 target.listen(io.BytesIO(data))
             except LorchestraError as exc:
                 result = InProcessResult(1, error=f"target-lorchestra failed: {exc}", exception=exc)
+                log_unsent_events(exc)  # as invoke does, after the error line
             except Exception as exc:  # noqa: BLE001 - an unexpected failure: the CLI would print a traceback
                 result = InProcessResult(1, error=None, exception=exc)
     finally:

@@ -359,11 +359,7 @@ class BigQueryWarehouse(BigQueryAdmin):
         """Turn client and auth errors into one clear ``WarehouseError`` (conflicts into ``_Conflict``)."""
         try:
             yield
-        except (
-            auth_exceptions.RefreshError,
-            auth_exceptions.TransportError,
-            auth_exceptions.DefaultCredentialsError,
-        ) as exc:
+        except auth_exceptions.GoogleAuthError as exc:  # every kind: OAuthError quotes the token endpoint's reply
             raise WarehouseError(
                 f"BigQuery authentication failed while {action}: {safe_message(exc, self.settings)}"
             ) from None

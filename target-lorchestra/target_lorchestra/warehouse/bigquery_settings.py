@@ -105,20 +105,31 @@ class BigQuerySettings:
 
     def secrets(self) -> list[str]:
         """Fragments of configured credentials that must never appear in a message."""
-        if not self.credentials_json:
-            return []
-        fragments = [self.credentials_json]
-        try:
-            info = json.loads(self.credentials_json)
-        except ValueError:
-            return fragments
-        if isinstance(info, dict):
-            for key in ("private_key", "private_key_id", "client_secret", "refresh_token"):
-                value = info.get(key)
-                if isinstance(value, str) and value:
-                    fragments.append(value)
-                    fragments.extend(line for line in value.splitlines() if len(line) >= 16)
+        return secret_fragments(self.credentials_json) if self.credentials_json else []
+
+
+def secret_fragments(value: str) -> list[str]:
+    """A secret setting's value and, for credential JSON, the secret fields in it and their long lines."""
+    fragments = [value]
+    try:
+        info = json.loads(value)
+    except ValueError:
         return fragments
+    if isinstance(info, dict):
+        for key in ("private_key", "private_key_id", "client_secret", "refresh_token"):
+            field_value = info.get(key)
+            if isinstance(field_value, str) and field_value:
+                fragments.append(field_value)
+                fragments.extend(line for line in field_value.splitlines() if len(line) >= 16)
+    return fragments
+
+
+def redact(text: str, secrets: t.Iterable[str]) -> str:
+    """``text`` with every secret fragment replaced by ``[secret]``."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "[secret]")
+    return text
 
 
 def checked_location(configured: str | None, dataset: bigquery.Dataset) -> str | None:
@@ -180,12 +191,8 @@ def load_credentials(settings: BigQuerySettings) -> tuple[Credentials, str | Non
 
 def safe_message(exc: BaseException, settings: BigQuerySettings) -> str:
     """The first line of a library error, bounded, with any credential fragment removed."""
-    text = str(exc).strip()
-    line = text.splitlines()[0][:300] if text else type(exc).__name__
-    for secret in settings.secrets():
-        if secret and secret in line:
-            line = line.replace(secret, "[secret]")
-    return line
+    text = redact(str(exc).strip(), settings.secrets())  # before the cut: a half secret would not match
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _is_loopback(host: str) -> bool:

@@ -120,6 +120,7 @@ class DuckDBWarehouse:
                     f"cannot create the directory of duckdb_path {self.path!r}: {exc.strerror}"
                 ) from exc
         deadline = time.monotonic() + self.lock_timeout_seconds
+        waiting = False
         while True:
             con = duckdb.connect()  # an in-memory catalog, so the file can be attached with its options
             try:
@@ -132,6 +133,13 @@ class DuckDBWarehouse:
                     raise
                 locked = "lock" in str(exc).lower()
                 if locked and time.monotonic() < deadline:
+                    if not waiting:  # said once, so a run that seems stuck says why
+                        waiting = True
+                        logger.info(
+                            "duckdb_path %r is locked by another process; waiting up to %gs for it",
+                            self.path,
+                            self.lock_timeout_seconds,
+                        )
                     time.sleep(0.5)
                     continue
                 if locked:

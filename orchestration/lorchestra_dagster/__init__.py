@@ -1,0 +1,1 @@
+"""lorchestra on Dagster: the Meltano jobs of meltano.yml as Dagster jobs and schedules."""
