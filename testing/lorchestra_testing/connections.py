@@ -68,13 +68,7 @@ def google_forms(
 ) -> dict[str, t.Any]:
     """A Forms connection aimed at the sandbox, with fast test backoff and no overlap window by default (so a
     test's expected record sets stay exact; tests of the window set it)."""
-    # The sandbox hands out its configs in the setting names issue 14 renamed: translate them.
     config = dict(running.app.tap_config(connection, running.url))  # type: ignore[attr-defined]
-    config["token_url"] = config.pop("token_uri")
-    config.update(config.pop("oauth_credentials", {}))
-    service = config.pop("service_account", {})
-    if service:
-        config["service_account_info"] = service["key_json"]
     config.update(page_size=40, backoff_base_seconds=0.01, backoff_max_seconds=2, max_attempts=4)
     config.update(filter_overlap_seconds=0)
     return config | overrides
