@@ -8,67 +8,27 @@ on-demand rules for DML, before (one script: a count over the whole table, then 
 clause, every flush) and after (a key check on the batch's clustered blocks, then an insert-only MERGE
 unless a stored key is replaced), for table sizes from 1 to 100 GB.
 
-The emulator is started from ``.venv-bqemulator`` (install: ``setup/bigquery-emulator.md``)
-on free loopback ports and stopped at the end.
+The emulator is started by the workspace's one launcher (``lorchestra_testing.bqemulator``: ``.venv-bqemulator``,
+install: ``setup/bigquery-emulator.md``) on free loopback ports and stopped at the end.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EMULATOR = ROOT / ".venv-bqemulator" / "bin" / "bqemulator"
+from lorchestra_testing.bqemulator import PROJECT, client_for, emulator_path, running_emulator
+
 DRIVER = Path(__file__).resolve().parent / "bq_driver.py"
-PROJECT = "test-project"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/bigquery/v2/projects/{PROJECT}/datasets", timeout=2) as resp:  # noqa: S310 - loopback
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def start_emulator(work: Path) -> tuple[subprocess.Popen, str]:
-    rest, grpc = _free_port(), _free_port()
-    endpoint = f"http://127.0.0.1:{rest}"
-    log = (work / "bqemulator.log").open("wb")
-    cmd = [str(EMULATOR), "start", "--rest-port", str(rest), "--grpc-port", str(grpc), "--project", PROJECT]
-    proc = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not _answers(endpoint):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"bqemulator did not start; see {work / 'bqemulator.log'}")
-        time.sleep(0.5)
-    return proc, endpoint
 
 
 def create_dataset(endpoint: str) -> str:
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
-    client = bigquery.Client(
-        project=PROJECT, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint)
-    )
     dataset = f"bench_{uuid.uuid4().hex[:8]}"
-    client.create_dataset(dataset)
+    client_for(endpoint).create_dataset(dataset)
     return dataset
 
 
@@ -125,14 +85,13 @@ def print_cost_model() -> None:
 
 def run_bigquery(args, work: Path, inp) -> None:
     print_cost_model()
-    if not EMULATOR.exists():
-        print(f"\n## bigquery: skipped, {EMULATOR} is not installed (see setup/bigquery-emulator.md)")
+    if not emulator_path().exists():
+        print(f"\n## bigquery: skipped, {emulator_path()} is not installed (see setup/bigquery-emulator.md)")
         return
     print(f"\n## bigquery (emulator): {inp.nbytes / 1e6:.0f} MB, {inp.records:,} records\n")
     print("| batch_size_rows | flushes | load jobs | key checks | MERGEs | jobs per GB | statements per flush | wall |")
     print("|-----------------|---------|-----------|------------|--------|-------------|----------------------|------|")
-    proc, endpoint = start_emulator(work)
-    try:
+    with running_emulator(log_dir=work) as endpoint:
         for batch_rows in (100_000, 10_000, 1_000):
             dataset = create_dataset(endpoint)
             config = work / "bq-config.json"
@@ -168,6 +127,3 @@ def run_bigquery(args, work: Path, inp) -> None:
                 f"{c['merge_statements']:>6} | {jobs / (inp.nbytes / 1e9):>11.0f} | {per_flush:>20.1f} | "
                 f"{seconds:.1f} s |"
             )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -7,8 +7,8 @@ rerun from a STATE resumes exactly where the STATE says everything before it was
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,10 +17,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from lorchestra_testing.bqemulator import PROJECT, EmulatorError, client_for, running_emulator
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
 TARGET = VENV_BIN / "target-lorchestra"
-EMULATOR = REPO / ".venv-bqemulator" / "bin" / "bqemulator"
 
 STREAMS = {
     "email": ("id", "gmail", "gmail-acct1"),
@@ -162,9 +166,9 @@ class BigQueryEmulatorWarehouse:
 
     kind = "bigquery"
 
-    def __init__(self, endpoint: str, project: str = "test-project") -> None:
+    def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.project = project
+        self.project = PROJECT
         self.dataset = f"reliability_{uuid.uuid4().hex[:12]}"
         self._client().create_dataset(self.dataset)  # the target expects its dataset to exist
 
@@ -175,15 +179,7 @@ class BigQueryEmulatorWarehouse:
         }
 
     def _client(self) -> t.Any:
-        from google.api_core.client_options import ClientOptions
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import bigquery
-
-        return bigquery.Client(
-            project=self.project,
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=self.endpoint),
-        )
+        return client_for(self.endpoint)
 
     def _query(self, sql: str) -> list[tuple]:
         return [tuple(r.values()) for r in self._client().query(sql).result()]
@@ -209,46 +205,12 @@ class BigQueryEmulatorWarehouse:
             print(f"  (could not drop dataset {self.dataset}: {type(exc).__name__})", file=sys.stderr)
 
 
-def start_emulator(port: int = 9050) -> tuple[subprocess.Popen | None, str]:
-    """The emulator's endpoint: an already running one on ``port``, else one started here (returned to stop)."""
-    import urllib.request
-
-    endpoint = f"http://127.0.0.1:{port}"
-    probe = f"{endpoint}/bigquery/v2/projects/test-project/datasets"
-
-    def ready() -> bool:
-        try:
-            with urllib.request.urlopen(probe, timeout=2) as response:  # noqa: S310 - loopback only
-                return response.status == 200
-        except OSError:
-            return False
-
-    if ready():
-        return None, endpoint
-    if not EMULATOR.exists():
-        raise SystemExit(f"no BigQuery emulator at {EMULATOR}: see setup/bigquery-emulator.md")
-    proc = subprocess.Popen(
-        [
-            str(EMULATOR),
-            "start",
-            "--rest-port",
-            str(port),
-            "--grpc-port",
-            str(port + 10),
-            "--project",
-            "test-project",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ},
-    )
-    import time
-
-    for _ in range(120):
-        if ready():
-            return proc, endpoint
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the BigQuery emulator did not come up within 60 s")
+@contextlib.contextmanager
+def bigquery_emulator(port: int) -> Iterator[str]:
+    """The BigQuery emulator's endpoint (the workspace's one launcher, ``lorchestra_testing.bqemulator``): one
+    already answering on ``port``, else one started there and stopped at the end."""
+    try:
+        with running_emulator(port=port) as endpoint:
+            yield endpoint
+    except EmulatorError as exc:
+        raise SystemExit(str(exc)) from exc

@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import TARGET, BigQueryEmulatorWarehouse, DuckDBWarehouse, start_emulator
+from common import TARGET, BigQueryEmulatorWarehouse, DuckDBWarehouse, bigquery_emulator
 
 LOCK_ERROR = "is locked by another process"
 
@@ -116,9 +116,9 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(args.seed)  # noqa: S311 - reproducible timing, not cryptography
 
-    emulator, endpoint = start_emulator(args.emulator_port) if args.warehouse == "bigquery" else (None, "")
     outcomes: collections.Counter[str] = collections.Counter()
-    try:
+    with contextlib.ExitStack() as stack:
+        endpoint = stack.enter_context(bigquery_emulator(args.emulator_port)) if args.warehouse == "bigquery" else ""
         with tempfile.TemporaryDirectory(prefix="lorchestra-concurrency-") as tmp:
             for trial in range(1, args.trials + 1):
                 workdir = Path(tmp) / f"trial-{trial}"
@@ -149,10 +149,6 @@ def main() -> int:
                         failed = [s for s in err.splitlines() if "target-lorchestra failed:" in s]
                         print(f"  {stream}: {(failed or err.strip().splitlines()[-1:])[0][-220:]}")
                 wh.cleanup()
-    finally:
-        if emulator is not None:
-            emulator.terminate()
-            emulator.wait(timeout=30)
     summary = {"warehouse": args.warehouse, "trials": args.trials, **outcomes}
     print(json.dumps(summary, indent=1))
     return 0 if not outcomes.get("FAILURE") else 1

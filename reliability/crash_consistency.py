@@ -39,9 +39,9 @@ from pathlib import Path
 from common import (
     BigQueryEmulatorWarehouse,
     DuckDBWarehouse,
+    bigquery_emulator,
     objects,
     run_target,
-    start_emulator,
     state_pos,
     tap_lines,
     target_command,
@@ -207,8 +207,7 @@ def main() -> int:
     args = parser.parse_args()
 
     rng = random.Random(args.seed)  # noqa: S311 - reproducible kill points, not cryptography
-    emulator = None
-    with tempfile.TemporaryDirectory(prefix="lorchestra-crash-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lorchestra-crash-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         template = None
         if args.warehouse == "duckdb":
@@ -225,28 +224,23 @@ def main() -> int:
             def make_wh() -> DuckDBWarehouse:
                 return DuckDBWarehouse(workdir)
         else:
-            emulator, endpoint = start_emulator(args.emulator_port)
+            endpoint = stack.enter_context(bigquery_emulator(args.emulator_port))
 
             def make_wh() -> BigQueryEmulatorWarehouse:
                 return BigQueryEmulatorWarehouse(endpoint)
 
         trials = []
-        try:
-            for point in range(1, args.points + 1):
-                trial = run_trial(args, point, rng, workdir, make_wh, template)
-                trials.append(trial)
-                print(
-                    f"[{point:>2}/{args.points}] kill after line {trial.kill_after_line:>5}/{trial.lines} "
-                    f"+{trial.extra_delay_ms:>3} ms: STATEs before kill {trial.states_before_kill:>2}, resume at "
-                    f"{trial.resume_from:>4}, committed {trial.committed_before_rerun:>4}; lost {trial.lost}, "
-                    f"dup {trial.duplicates}, first_seen changed {trial.first_seen_changed}, "
-                    f"{'OK' if trial.ok else 'FAIL ' + '; '.join(trial.notes)} ({trial.seconds}s)",
-                    flush=True,
-                )
-        finally:
-            if emulator is not None:
-                emulator.terminate()
-                emulator.wait(timeout=30)
+        for point in range(1, args.points + 1):
+            trial = run_trial(args, point, rng, workdir, make_wh, template)
+            trials.append(trial)
+            print(
+                f"[{point:>2}/{args.points}] kill after line {trial.kill_after_line:>5}/{trial.lines} "
+                f"+{trial.extra_delay_ms:>3} ms: STATEs before kill {trial.states_before_kill:>2}, resume at "
+                f"{trial.resume_from:>4}, committed {trial.committed_before_rerun:>4}; lost {trial.lost}, "
+                f"dup {trial.duplicates}, first_seen changed {trial.first_seen_changed}, "
+                f"{'OK' if trial.ok else 'FAIL ' + '; '.join(trial.notes)} ({trial.seconds}s)",
+                flush=True,
+            )
 
     total = len(trials)
     summary = {

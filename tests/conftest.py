@@ -10,9 +10,8 @@ import importlib
 import os
 
 import pytest
-from lorchestra_bigquery import bigquery_emulator  # noqa: F401 - session fixture: the emulator, started once
-from lorchestra_e2e import MELTANO
 from lorchestra_sandbox import serve
+from lorchestra_testing.e2e import MELTANO
 
 SANDBOXES = {
     "gmail": "lorchestra_sandbox.gmail",

@@ -13,8 +13,8 @@ import os
 import duckdb
 import pytest
 from google.cloud import bigquery
-from lorchestra_bigquery import PROJECT, BigQueryUnderTest
-from lorchestra_e2e import MELTANO, lorchestra, meltano
+from lorchestra_testing.bigquery import PROJECT, BigQueryUnderTest
+from lorchestra_testing.e2e import MELTANO, lorchestra, meltano
 
 #: What the sandboxes are seeded with, per connection and object type (deterministic seeds).
 EXPECTED = {

@@ -58,9 +58,11 @@ def test_a_run_with_the_old_google_forms_settings_still_syncs(caplog):
     running = serve(forms.create_app())
     app = running.app
     try:
-        old = app.tap_config("google-forms-intake-02", running.url) | {"max_tries": 3}
-        assert "oauth_credentials" in old
-        assert "token_uri" in old
+        # The sandbox hands out the new names; spell them the way configs written before issue 14 did.
+        new = app.tap_config("google-forms-intake-02", running.url)
+        oauth = {name: new.pop(name) for name in ("client_id", "client_secret", "refresh_token")}
+        token_url = new.pop("token_url")
+        old = new | {"token_uri": token_url, "oauth_credentials": oauth, "max_tries": 3}
         with caplog.at_level(logging.WARNING), contextlib.redirect_stdout(io.StringIO()) as out:
             TapGoogleForms(config=old, parse_env_config=False).sync_all()
     finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import requests
-from lorchestra_e2e import MELTANO, ROOT
+from lorchestra_testing.e2e import MELTANO, ROOT
 
 BUCKET = "lorchestra-state"
 PREFIX = "meltano"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from gmail_testkit import tap_config as gmail_config
 from lorchestra_sandbox import dataverse, forms, gmail, graph
 from lorchestra_sandbox.core import serve
+from lorchestra_testing.connections import gmail as gmail_config
 
 BIN = Path(sys.executable).parent
 
@@ -33,21 +33,13 @@ def _dataverse(url: str) -> dict[str, t.Any]:
     }
 
 
-def _forms(app: forms.FormsApp, connection: str, url: str) -> dict[str, t.Any]:
-    credentials = app.credentials(connection)
-    oauth, service = credentials.get("oauth_credentials", {}), credentials.get("service_account", {})
-    config = {"connection_name": connection, "form_id": app.form_id(connection), "api_url": url}
-    config |= {"token_url": f"{url}/token", **oauth}
-    return config | ({"service_account_info": service["key_json"]} if service else {})
-
-
 CASES: dict[str, tuple[t.Callable[[], t.Any], t.Callable[[t.Any], dict[str, t.Any]]]] = {
     "tap-gmail": (gmail.create_app, lambda r: gmail_config(r, "gmail-acct1")),
     "tap-gmail--service-account": (gmail.create_app, lambda r: gmail_config(r, "gmail-acct3")),
     "tap-exchange": (graph.create_app, lambda r: graph.connection_config("exchange-ben-mensio", r.url)),
     "tap-dataverse": (dataverse.create_app, lambda r: _dataverse(r.url)),
-    "tap-google-forms": (forms.create_app, lambda r: _forms(r.app, "google-forms-intake-01", r.url)),
-    "tap-google-forms--service-account": (forms.create_app, lambda r: _forms(r.app, "google-forms-ipip120", r.url)),
+    "tap-google-forms": (forms.create_app, lambda r: r.app.tap_config("google-forms-intake-01", r.url)),
+    "tap-google-forms--service-account": (forms.create_app, lambda r: r.app.tap_config("google-forms-ipip120", r.url)),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -144,7 +145,11 @@ def test_edits_submissions_and_config_over_http(forms) -> None:
     config = requests.get(f"{forms.url}/_sandbox/forms/config/google-forms-intake-01", timeout=5).json()
     assert config["form_id"] == form_id
     assert config["api_url"] == forms.url
-    assert config["token_uri"] == f"{forms.url}/token"
+    assert config["token_url"] == f"{forms.url}/token"
+    assert {"client_id", "client_secret", "refresh_token"} <= set(config)  # the family's setting names (issue 14)
+    assert not {"token_uri", "oauth_credentials", "service_account"} & set(config)
+    service = requests.get(f"{forms.url}/_sandbox/forms/config/google-forms-ipip120", timeout=5).json()
+    assert json.loads(service["service_account_info"])["type"] == "service_account"
 
 
 def test_timestamps_use_0_3_6_or_9_fractional_digits() -> None:

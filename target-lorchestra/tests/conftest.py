@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from lorchestra_bigquery import (  # noqa: F401 - session fixture
-    LIVE_PROJECT,
-    BigQueryUnderTest,
-    LiveBigQueryUnderTest,
-    bigquery_emulator,
-    live_summary,
-)
-from lorchestra_warehouses import DuckDBUnderTest
+from lorchestra_testing.bigquery import LIVE_PROJECT, BigQueryUnderTest, LiveBigQueryUnderTest, live_summary
+from lorchestra_testing.warehouses import DuckDBUnderTest
 
 #: Every behavioural test runs on each; ``bigquery-live`` only with -m bigquery_live and a real project.
 WAREHOUSES = ["duckdb", "bigquery", pytest.param("bigquery-live", marks=pytest.mark.bigquery_live)]
@@ -37,7 +31,7 @@ def wh(request: pytest.FixtureRequest, tmp_path):
     """An empty warehouse of each kind; the target creates its tables on first run."""
     if request.param == "duckdb":
         yield DuckDBUnderTest(tmp_path)
-    elif request.param == "bigquery":  # the emulator starts on first use (session-scoped), a dataset per test
+    elif request.param == "bigquery":  # the plugin's emulator starts on first use (session-scoped), a dataset per test
         bq = BigQueryUnderTest(request.getfixturevalue("bigquery_emulator"), request.node.name)
         yield bq
         bq.drop()

@@ -6,8 +6,8 @@ import os
 import stat
 
 import pytest
-from lorchestra_harness import DATA, run_target
-from lorchestra_inprocess import run_in_process
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.target import DATA, run_target
 
 # scenario -> (line, stream or None, words the error must contain)
 CASES = {

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from lorchestra_harness import run_target, singer
-from lorchestra_warehouses import DuckDBUnderTest
+from lorchestra_testing.target import run_target, singer
+from lorchestra_testing.warehouses import DuckDBUnderTest
 
 TAP_JSONL = "tap-jsonl==0.3.1"
 PEOPLE = [

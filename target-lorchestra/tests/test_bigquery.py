@@ -16,8 +16,8 @@ import threading
 import pytest
 from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
-from lorchestra_bigquery import PROJECT, BigQueryUnderTest, client_for
-from lorchestra_harness import DATA, run_target
+from lorchestra_testing.bigquery import PROJECT, BigQueryUnderTest, client_for
+from lorchestra_testing.target import DATA, run_target
 from target_lorchestra.errors import ConfigError
 from target_lorchestra.provenance import Provenance
 from target_lorchestra.tables import EVENT_LOG, RAW_OBJECTS

@@ -13,8 +13,8 @@ import json
 import pytest
 from google.cloud import bigquery
 from google.cloud.bigquery.job.query import DmlStats
-from lorchestra_bigquery import PROJECT, BigQueryUnderTest, client_for
-from lorchestra_harness import run_target
+from lorchestra_testing.bigquery import PROJECT, BigQueryUnderTest, client_for
+from lorchestra_testing.target import run_target
 from target_lorchestra.errors import ConfigError
 from target_lorchestra.provenance import Provenance
 from target_lorchestra.warehouse import RawBatch

@@ -10,8 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from lorchestra_bigquery import BigQueryUnderTest
-from lorchestra_harness import run_target
+from lorchestra_testing.bigquery import BigQueryUnderTest
+from lorchestra_testing.target import run_target
 
 LORCHESTRA = str(Path(sys.executable).parent / "lorchestra")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from lorchestra_harness import TARGET, singer
+from lorchestra_testing.target import TARGET, singer
 
 LORCHESTRA = shutil.which("lorchestra", path=str(Path(sys.executable).parent)) or "lorchestra"
 SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}}, "x-lorchestra": {

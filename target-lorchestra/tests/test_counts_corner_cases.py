@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from lorchestra_harness import singer
-from lorchestra_inprocess import run_in_process
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.target import singer
 
 SCHEMA = {
     "type": "SCHEMA",

@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-
-import jsonschema
 import pytest
-from lorchestra_harness import run_target
-
-SCHEMAS = resources.files("target_lorchestra") / "schemas" / "iglu"
-
-
-def iglu_schema(ref: str) -> dict:
-    vendor, name, fmt, version = ref.removeprefix("iglu:").split("/")
-    return json.loads((SCHEMAS / vendor / name / fmt / version).read_text())
-
-
-def assert_valid(events: list[dict]) -> None:
-    for event in events:
-        schema = iglu_schema(event["event_schema_ref"])
-        assert schema["self"]["name"] == event["event_type"].replace(".", "_")
-        body = {k: v for k, v in schema.items() if k not in ("self", "$schema")}
-        jsonschema.validate(event["payload"], body)
+from lorchestra_testing.events import assert_valid
+from lorchestra_testing.target import run_target
 
 
 def test_successful_run_event_sequence(wh, tmp_path):

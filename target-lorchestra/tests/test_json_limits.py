@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from lorchestra_harness import run_target
-from test_events import assert_valid
+from lorchestra_testing.events import assert_valid
+from lorchestra_testing.target import run_target
 
 SCHEMA = {
     "type": "SCHEMA",

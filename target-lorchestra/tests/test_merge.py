@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from lorchestra_harness import DATA, run_target
-from lorchestra_inprocess import run_in_process
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.target import DATA, run_target
 
 UTC = dt.UTC
 

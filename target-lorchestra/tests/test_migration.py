@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
-from lorchestra_harness import run_target
+from lorchestra_testing.target import run_target
 
 LORCHESTRA = str(Path(sys.executable).parent / "lorchestra")
 

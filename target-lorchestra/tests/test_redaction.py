@@ -1,6 +1,7 @@
 """Secret redaction, reached: the BigQuery client raises errors whose text holds the configured secret.
 
-The token endpoint (``lorchestra_auth.token_server``) quotes the refresh token and client secret it was sent, so
+The token endpoint (``lorchestra_testing.bigquery_auth.token_server``) quotes the refresh token and client
+secret it was sent, so
 google-auth's error carries them; the target must show the error (it names the problem) with each secret
 replaced by ``[secret]``, in the exit message, the logs (DEBUG), and the event_log rows. Once when the
 warehouse is opened (through the CLIs), once in the middle of a run (an API 401 makes the client refresh).
@@ -13,10 +14,16 @@ import os
 import subprocess
 
 import pytest
-from lorchestra_auth import CLIENT_SECRET, REFRESH_TOKEN, api_front, federated_user_credential, token_server
-from lorchestra_bigquery import PROJECT, BigQueryUnderTest
-from lorchestra_harness import DATA, TARGET, run_target
-from lorchestra_inprocess import run_in_process
+from lorchestra_testing.bigquery import PROJECT, BigQueryUnderTest
+from lorchestra_testing.bigquery_auth import (
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
+    api_front,
+    federated_user_credential,
+    token_server,
+)
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.target import DATA, TARGET, run_target
 
 DEBUG_ENV = {"LOGLEVEL": "DEBUG", "TARGET_LORCHESTRA_LOG_LEVEL": "DEBUG"}
 LORCHESTRA = str(TARGET).replace("target-lorchestra", "lorchestra")

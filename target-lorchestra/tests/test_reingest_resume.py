@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import duckdb
-from lorchestra_harness import TARGET, singer
+from lorchestra_testing.target import TARGET, singer
 
 LORCHESTRA = shutil.which("lorchestra", path=str(Path(sys.executable).parent)) or "lorchestra"
 JOBS = {"job_one": 2, "job_two": 4, "job_three": 3}  # records per job

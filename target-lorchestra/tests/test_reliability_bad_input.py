@@ -23,8 +23,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lorchestra_harness import DATA, TARGET, run_target, singer
-from lorchestra_inprocess import run_in_process
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.target import DATA, TARGET, run_target, singer
 
 BAD = DATA / "bad"
 CATALOGUE: dict[str, dict] = json.loads((BAD / "catalogue.json").read_text())
@@ -46,7 +46,7 @@ EVERY_WAREHOUSE = [
 @pytest.fixture(scope="session")
 def seed_file(tmp_path_factory) -> Path:
     """A DuckDB file holding ``emails_initial.singer``, committed by the real target (made once, copied per test)."""
-    from lorchestra_warehouses import DuckDBUnderTest
+    from lorchestra_testing.warehouses import DuckDBUnderTest
 
     tmp = tmp_path_factory.mktemp("seed")
     wh = DuckDBUnderTest(tmp)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from lorchestra_harness import DATA, TARGET, run_target, singer
+from lorchestra_testing.target import DATA, TARGET, run_target, singer
 
 HOLDER_SCHEMA = {
     "type": "SCHEMA",

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from lorchestra_inprocess import run_in_process
-from lorchestra_warehouses import DuckDBUnderTest
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.warehouses import DuckDBUnderTest
 
 #: Examples per suite run (kept small for CI); RELIABILITY.md's figure comes from LORCHESTRA_FUZZ_EXAMPLES=1000.
 EXAMPLES = int(os.environ.get("LORCHESTRA_FUZZ_EXAMPLES", "15"))

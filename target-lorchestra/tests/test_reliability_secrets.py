@@ -19,8 +19,8 @@ import typing as t
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from lorchestra_harness import DATA, TARGET, run_target
-from lorchestra_inprocess import run_in_process
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.target import DATA, TARGET, run_target
 
 DEBUG_ENV = {"LOGLEVEL": "DEBUG", "TARGET_LORCHESTRA_LOG_LEVEL": "DEBUG"}
 LORCHESTRA = str(TARGET).replace("target-lorchestra", "lorchestra")

@@ -9,14 +9,14 @@ import typing as t
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lorchestra_harness import TARGET, run_target, singer
+from lorchestra_testing.target import TARGET, run_target, singer
 from target_lorchestra import provenance
 from target_lorchestra.errors import BadInputError
 
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-    from lorchestra_warehouses import DuckDBUnderTest
+    from lorchestra_testing.warehouses import DuckDBUnderTest
 
 SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}}}
 ONE_RECORD = singer(

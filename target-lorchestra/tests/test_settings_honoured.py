@@ -14,10 +14,10 @@ import json
 
 import duckdb
 import pytest
-from lorchestra_auth import service_account_key, token_server
-from lorchestra_bigquery import BigQueryUnderTest
-from lorchestra_harness import DATA, singer
-from lorchestra_inprocess import run_in_process
+from lorchestra_testing.bigquery import BigQueryUnderTest
+from lorchestra_testing.bigquery_auth import service_account_key, token_server
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.target import DATA, singer
 from target_lorchestra.provenance import Provenance
 from target_lorchestra.target import TargetLorchestra
 from target_lorchestra.warehouse import RawBatch

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from lorchestra_harness import run_target
+from lorchestra_testing.target import run_target
 from target_lorchestra.cli import main
 
 HOUR = dt.timedelta(hours=1)

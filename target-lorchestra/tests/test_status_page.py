@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lorchestra_harness import run_target
+from lorchestra_testing.target import run_target
 from playwright.sync_api import sync_playwright
 from target_lorchestra.cli import main
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lorchestra_harness import singer
+from lorchestra_testing.target import singer
 
 REFRESH_TOKEN = "1//0gRefreshTokenValueThatMustNeverBeShown-abcdef"
 PRIVATE_KEY = (

@@ -11,8 +11,8 @@ import json
 import re
 
 import pytest
-from lorchestra_harness import DATA
-from lorchestra_inprocess import run_in_process
+from lorchestra_testing.inprocess import run_in_process
+from lorchestra_testing.target import DATA
 from target_lorchestra import cli
 
 CHECKS = {

@@ -143,18 +143,13 @@ class FormsControls:
     # -- tap configs ----------------------------------------------------------------------------
 
     def credentials(self, connection: str) -> dict:
-        """The tap settings that authenticate ``connection`` against this sandbox."""
+        """The tap settings that authenticate ``connection`` against this sandbox (the family's names)."""
         kind = CONNECTION_AUTH[connection]
         if kind == "service_account":
+            # The key file keeps Google's own ``token_uri``; the tap's ``token_url`` overrides it.
             key = self.oauth.service_accounts[SERVICE_ACCOUNT].key_file
-            return {"service_account": {"key_json": json.dumps(key)}}
-        return {
-            "oauth_credentials": {
-                "client_id": OAUTH_CLIENT_ID,
-                "client_secret": OAUTH_CLIENT_SECRET,
-                "refresh_token": kind,
-            }
-        }
+            return {"service_account_info": json.dumps(key)}
+        return {"client_id": OAUTH_CLIENT_ID, "client_secret": OAUTH_CLIENT_SECRET, "refresh_token": kind}
 
     def tap_config(self, connection: str, base_url: str) -> dict:
         """A complete tap-google-forms config for ``connection`` served at ``base_url``."""
@@ -163,7 +158,7 @@ class FormsControls:
             "connection_name": connection,
             "form_id": self.form_id(connection),
             "api_url": base,
-            "token_uri": f"{base}/token",
+            "token_url": f"{base}/token",
             **self.credentials(connection),
         }
 

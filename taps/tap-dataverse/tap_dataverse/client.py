@@ -35,6 +35,7 @@ FORMATTED_VALUE = "OData.Community.Display.V1.FormattedValue"
 MIN_BURST_REMAINING = 20
 MIN_TIME_REMAINING = 30.0
 
+
 class NextLinkPaginator(BaseHATEOASPaginator):
     """Follows ``@odata.nextLink`` (its ``$skiptoken`` carries Dataverse's paging cookie)."""
 

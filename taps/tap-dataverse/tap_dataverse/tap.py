@@ -50,8 +50,7 @@ class TapDataverse(RenamedSettingsMixin, Tap):
             "The token scope is '{environment_url}/.default'.",
         ),
         *entra_properties(
-            client_id="Application (client) ID of the app registration that has an application user in the "
-            "environment."
+            client_id="Application (client) ID of the app registration that has an application user in the environment."
         ),
         th.Property(
             "entity_sets",

@@ -25,7 +25,7 @@ def test_throttle_storm_honours_retry_after(app, config, run_tap, expected, set_
     elapsed = time.monotonic() - started
 
     assert run.error is None
-    assert sorted(run.ids) == sorted(expected())
+    assert sorted(run.ids()) == sorted(expected())
     assert statuses(app)[:3] == [429, 429, 200]
     assert elapsed >= 2.0
 
@@ -35,7 +35,7 @@ def test_server_errors_are_retried(app, config, run_tap, expected, set_faults):
     run = run_tap(config)
 
     assert run.error is None
-    assert sorted(run.ids) == sorted(expected())
+    assert sorted(run.ids()) == sorted(expected())
     assert statuses(app).count(503) == 3
 
 
@@ -44,7 +44,7 @@ def test_truncated_bodies_are_retried(app, config, run_tap, expected, set_faults
     run = run_tap(config)
 
     assert run.error is None
-    assert sorted(run.ids) == sorted(expected())  # no page lost, none repeated
+    assert sorted(run.ids()) == sorted(expected())  # no page lost, none repeated
 
 
 def test_retries_give_up_after_max_attempts(app, make_config, run_tap, set_faults):
@@ -69,7 +69,7 @@ def test_mailbox_concurrency_throttling_is_retried(app, config, run_tap, expecte
     run = run_tap(config)
 
     assert run.error is None
-    assert sorted(run.ids) == sorted(expected())
+    assert sorted(run.ids()) == sorted(expected())
     assert statuses(app)[0] == 429
     assert app.peak_concurrency[MAILBOX] <= 4
 
@@ -88,7 +88,7 @@ def test_token_revoked_mid_run_is_refreshed_without_loss_or_repeats(app, config,
     run = run_tap(config)
 
     assert run.error is None
-    assert sorted(run.ids) == sorted(expected())  # exactly once each
+    assert sorted(run.ids()) == sorted(expected())  # exactly once each
     assert statuses(app).count(401) == 1
     token_calls = [r for r in app.requests if r.kind == "token"]
     assert len(token_calls) == 2
@@ -99,7 +99,7 @@ def test_short_lived_tokens_are_renewed(app, config, run_tap, expected, set_faul
     run = run_tap(config)
 
     assert run.error is None
-    assert sorted(run.ids) == sorted(expected())
+    assert sorted(run.ids()) == sorted(expected())
     assert len([r for r in app.requests if r.kind == "token"]) >= 2
 
 
@@ -111,7 +111,7 @@ def test_permission_denied_is_not_retried_and_says_why(app, config, run_tap):
     assert "403 ErrorAccessDenied" in message
     assert "Mail.Read application permission" in message
     assert statuses(app) == [403]
-    assert run.records == []
+    assert run.records() == []
 
 
 def test_unknown_mailbox_is_not_retried_and_says_why(app, make_config, run_tap):
@@ -171,7 +171,7 @@ def test_gateway_timeouts_are_retried(app, config, run_tap, expected, set_faults
     run = run_tap(config)
 
     assert run.error is None
-    assert sorted(run.ids) == sorted(expected())
+    assert sorted(run.ids()) == sorted(expected())
     assert statuses(app).count(504) == 2
 
 
@@ -180,5 +180,5 @@ def test_token_endpoint_outage_is_retried(app, config, run_tap, expected, set_fa
     run = run_tap(config)
 
     assert run.error is None
-    assert sorted(run.ids) == sorted(expected())
+    assert sorted(run.ids()) == sorted(expected())
     assert [r.status for r in app.requests if r.kind == "token"] == [503, 503, 200]

@@ -20,7 +20,7 @@ def test_start_date_never_caps_a_folder_at_5000_messages(app, make_config, run_t
 
     want = expected(folders=["billing"])
     assert len(want) > FILTERED_DELTA_CAP
-    assert sorted(run.ids) == sorted(want)  # every message, once
+    assert sorted(run.ids()) == sorted(want)  # every message, once
     assert not [c for c in app.api_calls() if "$filter" in c.query]
 
 
@@ -30,7 +30,7 @@ def test_start_date_is_applied_to_each_message(app, make_config, run_tap, expect
 
     want = {i for i, m in expected().items() if m["receivedDateTime"] >= start}
     assert 0 < len(want) < len(expected())
-    assert sorted(run.ids) == sorted(want)
+    assert sorted(run.ids()) == sorted(want)
 
 
 SHAPES = [
@@ -58,15 +58,15 @@ def test_every_expired_delta_token_shape_resets_the_folder(
         second = run_tap(config, state=first.states[-1])
 
     refused = [c for c in app.api_calls() if c.status == status and "$deltatoken" in c.query]
-    folders = len(second.partitions())
+    folders = len(second.partitions("email", "folder_id"))
     assert len(refused) == folders  # each folder's stored link was refused once ...
-    assert sorted(second.ids) == sorted(expected())  # ... and that folder was synced again, in full
-    assert added in second.ids
+    assert sorted(second.ids()) == sorted(expected())  # ... and that folder was synced again, in full
+    assert added in second.ids()
     assert caplog.text.count("is no longer valid") == folders
     assert code in caplog.text
-    assert all("$deltatoken" not in p.get("next_link", "") for p in second.partitions().values())
+    assert all("$deltatoken" not in p.get("next_link", "") for p in second.partitions("email", "folder_id").values())
     third = run_tap(config, state=second.states[-1])
-    assert third.records == []  # the new delta links work
+    assert third.records() == []  # the new delta links work
 
 
 def test_a_404_that_is_not_about_sync_state_still_fails(app, make_config, run_tap):
@@ -95,8 +95,8 @@ def test_deselected_properties_are_not_requested(app, config, run_tap, expected)
     assert "body" not in select
     assert "uniqueBody" not in select
     assert {"subject", "receivedDateTime", "internetMessageHeaders"} <= set(select)
-    assert sorted(run.ids) == sorted(expected())
-    record = run.records[0]
+    assert sorted(run.ids()) == sorted(expected())
+    record = run.records()[0]
     assert "body" not in record
     assert record["internetMessageHeaders"][0]["name"] == "Message-ID"  # only returned when selected
     folder_calls = [c for c in app.api_calls() if c.path.endswith("/mailFolders")]
@@ -107,7 +107,7 @@ def test_every_property_selected_asks_for_graphs_default_set(app, config, run_ta
     run = run_tap(config)
 
     assert not [c for c in app.api_calls() if c.path.endswith("/messages/delta") and "$select" in c.query]
-    assert all(record == expected()[record["id"]] for record in run.records)
+    assert all(record == expected()[record["id"]] for record in run.records())
 
 
 def test_a_refused_link_leaves_state_even_when_the_full_round_then_fails(
@@ -123,11 +123,13 @@ def test_a_refused_link_leaves_state_even_when_the_full_round_then_fails(
 
     broken = run_tap(config, state=first.states[-1], expect_error=RetriableAPIError)
 
-    reset = [p for p in broken.partitions().values() if "delta_link" not in p and "next_link" not in p]
+    reset = [
+        p for p in broken.partitions("email", "folder_id").values() if "delta_link" not in p and "next_link" not in p
+    ]
     assert len(reset) == 1  # the refused folder: its broken link is gone from the last STATE
     set_faults(fail_after=None)
     healed = run_tap(config, state=broken.states[-1])
-    assert set(healed.ids) == set(expected())  # every folder's link was refused: all synced again
+    assert set(healed.ids()) == set(expected())  # every folder's link was refused: all synced again
 
 
 def test_links_stored_with_a_capped_filter_are_replaced(app, make_config, run_tap, expected, caplog):
@@ -142,6 +144,6 @@ def test_links_stored_with_a_capped_filter_are_replaced(app, make_config, run_ta
     with caplog.at_level(logging.WARNING):
         again = run_tap(config, state=old_state)
 
-    assert caplog.text.count("synced with a capped $filter") == len(again.partitions())
-    assert sorted(again.ids) == sorted(i for i, m in expected().items() if m["receivedDateTime"] >= start)
-    assert run_tap(config, state=again.states[-1]).records == []  # the new links are kept
+    assert caplog.text.count("synced with a capped $filter") == len(again.partitions("email", "folder_id"))
+    assert sorted(again.ids()) == sorted(i for i, m in expected().items() if m["receivedDateTime"] >= start)
+    assert run_tap(config, state=again.states[-1]).records() == []  # the new links are kept

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from lorchestra_under_fire import assert_exactly_once, count_timeouts, land, wait_for
-from lorchestra_warehouses import DuckDBUnderTest
+from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, wait_for
+from lorchestra_testing.warehouses import DuckDBUnderTest
 from singer_sdk.exceptions import RetriableAPIError
 
 

@@ -16,7 +16,7 @@ def test_token_request_at_start_is_retried(app, config, run_tap, expected, set_f
     run = run_tap(config)
 
     assert run.error is None, run.error
-    assert sorted(run.ids) == sorted(expected())
+    assert sorted(run.ids()) == sorted(expected())
     assert len(_token_statuses(app)) == 3
     assert _token_statuses(app)[-1] == 200
 
@@ -27,7 +27,7 @@ def test_token_refresh_mid_run_is_retried(app, config, run_tap, expected, set_fa
     run = run_tap(config)
 
     assert run.error is None, run.error
-    assert sorted(run.ids) == sorted(expected())
+    assert sorted(run.ids()) == sorted(expected())
     assert _token_statuses(app) == [200, 429, 500, 503, 200]
 
 
@@ -37,4 +37,4 @@ def test_token_failures_beyond_max_attempts_fail_the_run_once(app, config, run_t
 
     assert "Gave up the token request after 3 attempts" in str(run.error)
     assert _token_statuses(app) == [429, 429, 429]
-    assert run.ids == []
+    assert run.ids() == []

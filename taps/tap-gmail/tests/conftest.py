@@ -1,17 +1,32 @@
-"""Fixtures: the Gmail sandbox on a loopback port (helpers that run the tap: gmail_testkit.py)."""
+"""Which tap and which sandbox these tests use; the fixtures come from the ``lorchestra_testing`` plugin."""
 
 from __future__ import annotations
 
 import typing as t
 
 import pytest
-from lorchestra_sandbox.core import RunningApp, serve
-from lorchestra_sandbox.gmail import create_app
+from lorchestra_sandbox.gmail import GmailApp, create_app
+from lorchestra_testing import connections
+from tap_gmail.tap import TapGmail
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lorchestra_sandbox.core import RunningApp
 
 
 @pytest.fixture
-def gmail() -> t.Iterator[RunningApp]:
+def tap_class() -> type[TapGmail]:
+    return TapGmail
+
+
+@pytest.fixture
+def sandbox_app() -> GmailApp:
     """A fresh, freshly seeded Gmail sandbox for each test."""
-    running = serve(create_app())
-    yield running
-    running.stop()
+    return create_app()
+
+
+@pytest.fixture
+def make_config(sandbox: RunningApp) -> Callable[..., dict[str, t.Any]]:
+    """``make_config(connection="gmail-acct1", **overrides)``: one connection of the product spec, fast backoff."""
+    return lambda *args, **overrides: connections.gmail(sandbox, *args, **overrides)

@@ -9,54 +9,53 @@ from __future__ import annotations
 
 import threading
 
-from gmail_testkit import Calls, app_of, run_tap, set_faults, tap_config
-from lorchestra_under_fire import assert_exactly_once, count_timeouts, land, wait_for
-from lorchestra_warehouses import DuckDBUnderTest
+from lorchestra_testing import Calls
+from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, wait_for
+from lorchestra_testing.warehouses import DuckDBUnderTest
 
 CONNECTION = "gmail-acct2"
 
 
-def test_storm_timeouts_and_token_expiry_land_every_message_once(gmail, tmp_path, monkeypatch):
+def test_storm_timeouts_and_token_expiry_land_every_message_once(
+    sandbox, tmp_path, monkeypatch, make_config, app, set_faults, run_tap
+):
     """A slow upstream past the request timeout, then 429s, 503s, truncated bodies and an expired token."""
     from tap_gmail import client
 
     monkeypatch.setattr(client.GmailStream, "timeout", property(lambda self: 1), raising=False)
     timeouts = count_timeouts(monkeypatch, client.GmailStream)
-    config = tap_config(gmail, CONNECTION, max_attempts=13)
-    set_faults(gmail, delay=3)  # every request times out (1 s) ...
+    config = make_config(CONNECTION, max_attempts=13)
+    set_faults(delay=3)  # every request times out (1 s) ...
 
     def then_storm() -> None:
         wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
-        set_faults(gmail, delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens=True)
+        set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens=True)
 
     storm = threading.Thread(target=then_storm, daemon=True)
     storm.start()
     run = run_tap(config)
     storm.join()
 
-    statuses = [e.status for e in Calls.of(gmail).api]
+    statuses = [e.status for e in Calls.of(sandbox).api]
     assert {429, 503, 401} <= set(statuses)
     assert timeouts  # the slow responses did run past the timeout, and were retried
     wh = DuckDBUnderTest(tmp_path)
-    assert land(wh, run.messages) == run.state
-    completed = assert_exactly_once(
-        wh, app_of(gmail).resources(CONNECTION), (config["client_secret"], config["refresh_token"])
-    )
+    assert land(wh, run.messages) == run.last_state
+    completed = assert_exactly_once(wh, app.resources(CONNECTION), (config["client_secret"], config["refresh_token"]))
     assert sum(p["duplicates_collapsed"] for p in completed) == 0  # no message delivered twice
 
 
-def test_expired_history_id_relists_and_lands_every_message_once(gmail, tmp_path):
-    app = app_of(gmail)
-    config = tap_config(gmail, CONNECTION)
+def test_expired_history_id_relists_and_lands_every_message_once(tmp_path, make_config, app, set_faults, run_tap):
+    config = make_config(CONNECTION)
     wh = DuckDBUnderTest(tmp_path)
     state = land(wh, run_tap(config).messages)
 
     added = app.add_message(CONNECTION, "Superbill request", "Could you send a superbill?")
     changed = sorted(app.resources(CONNECTION))[0]
     app.modify_labels(CONNECTION, changed, add=["Label_9"])
-    set_faults(gmail, expire_sync=True)
+    set_faults(expire_sync=True)
     second = run_tap(config, state=state)  # the historyId is refused: a full relist
-    assert len(second.records) == len(app.resources(CONNECTION))
+    assert len(second.records()) == len(app.resources(CONNECTION))
     land(wh, second.messages)
 
     expected = app.resources(CONNECTION)

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import duckdb
-from gmail_testkit import TAP_EXE, app_of, tap_config
+from lorchestra_testing.taps import executable
+from tap_gmail.tap import TapGmail
 
 TARGET_EXE = Path(sys.executable).with_name("target-lorchestra")
 
@@ -17,7 +18,7 @@ def pipe(config: dict, tmp_path: Path, warehouse: Path, state: dict | None = Non
     """Run ``tap-gmail | target-lorchestra``; returns the last STATE the target emitted."""
     (tmp_path / "tap.json").write_text(json.dumps(config))
     (tmp_path / "target.json").write_text(json.dumps({"duckdb_path": str(warehouse)}))
-    tap_args = [TAP_EXE, "--config", str(tmp_path / "tap.json")]
+    tap_args = [executable(TapGmail), "--config", str(tmp_path / "tap.json")]
     if state is not None:
         (tmp_path / "state.json").write_text(json.dumps(state))
         tap_args += ["--state", str(tmp_path / "state.json")]
@@ -38,10 +39,9 @@ def pipe(config: dict, tmp_path: Path, warehouse: Path, state: dict | None = Non
     return states[-1] if states else None
 
 
-def test_pipe_into_target_lorchestra(gmail, tmp_path):
-    app = app_of(gmail)
+def test_pipe_into_target_lorchestra(tmp_path, make_config, app):
     warehouse = tmp_path / "wh.duckdb"
-    config = tap_config(gmail, "gmail-acct1")
+    config = make_config("gmail-acct1")
     state = pipe(config, tmp_path, warehouse)
 
     expected = app.resources("gmail-acct1")

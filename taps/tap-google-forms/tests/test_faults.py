@@ -6,6 +6,8 @@ import time
 import typing as t
 
 from lorchestra_sandbox.forms import INTAKE_REFRESH_TOKEN, NO_ACCESS_REFRESH_TOKEN
+from lorchestra_tapkit.tokens import TokenRequestError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,20 +27,22 @@ def _token_calls(app: FormsApp) -> int:
 
 def _assert_complete(app: FormsApp, run: t.Any) -> None:
     assert run.error is None
-    assert sorted(run.ids()) == sorted(r["responseId"] for r in app.responses(app.form_id(INTAKE)))
+    assert sorted(run.ids("form_response")) == sorted(r["responseId"] for r in app.responses(app.form_id(INTAKE)))
 
 
-def test_a_429_storm_is_ridden_out(app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable) -> None:
-    faults(throttle=3, retry_after=0)
+def test_a_429_storm_is_ridden_out(
+    app: FormsApp, make_config: Callable, run_tap: Callable, set_faults: Callable
+) -> None:
+    set_faults(throttle=3, retry_after=0)
     run = run_tap(make_config(max_attempts=5))
 
     _assert_complete(app, run)
     assert _statuses(app)[:4] == [429, 429, 429, 200]
-    assert len(run.ids()) == len(set(run.ids()))
+    assert len(run.ids("form_response")) == len(set(run.ids("form_response")))
 
 
-def test_retry_after_is_honoured(app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable) -> None:
-    faults(throttle=1, retry_after=1)
+def test_retry_after_is_honoured(app: FormsApp, make_config: Callable, run_tap: Callable, set_faults: Callable) -> None:
+    set_faults(throttle=1, retry_after=1)
     started = time.monotonic()
     run = run_tap(make_config(backoff_base_seconds=0.01))
     elapsed = time.monotonic() - started
@@ -48,8 +52,8 @@ def test_retry_after_is_honoured(app: FormsApp, make_config: Callable, run_tap: 
     assert _statuses(app).count(429) == 1
 
 
-def test_retry_after_is_capped(app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable) -> None:
-    faults(throttle=1, retry_after=30)
+def test_retry_after_is_capped(app: FormsApp, make_config: Callable, run_tap: Callable, set_faults: Callable) -> None:
+    set_faults(throttle=1, retry_after=30)
     started = time.monotonic()
     run = run_tap(make_config(backoff_max_seconds=0.2))
 
@@ -57,8 +61,10 @@ def test_retry_after_is_capped(app: FormsApp, make_config: Callable, run_tap: Ca
     assert time.monotonic() - started < 10
 
 
-def test_server_errors_are_retried(app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable) -> None:
-    faults(server_errors=2, retry_after=0)
+def test_server_errors_are_retried(
+    app: FormsApp, make_config: Callable, run_tap: Callable, set_faults: Callable
+) -> None:
+    set_faults(server_errors=2, retry_after=0)
     run = run_tap(make_config())
 
     _assert_complete(app, run)
@@ -66,36 +72,38 @@ def test_server_errors_are_retried(app: FormsApp, make_config: Callable, run_tap
 
 
 def test_a_dead_upstream_fails_after_max_attempts(
-    app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable
+    app: FormsApp, make_config: Callable, run_tap: Callable, set_faults: Callable
 ) -> None:
-    faults(fail_after=0, retry_after=0)
-    run = run_tap(make_config(max_attempts=3), expect_error=True)
+    set_faults(fail_after=0, retry_after=0)
+    run = run_tap(make_config(max_attempts=3), expect_error=RetriableAPIError)
 
     assert run.error is not None
     assert "503" in str(run.error)
     assert _statuses(app) == [503, 503, 503]
-    assert run.ids() == []
+    assert run.ids("form_response") == []
 
 
 def test_a_truncated_body_is_fetched_again(
-    app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable
+    app: FormsApp, make_config: Callable, run_tap: Callable, set_faults: Callable
 ) -> None:
-    faults(truncate=2)
+    set_faults(truncate=2)
     run = run_tap(make_config())
 
     _assert_complete(app, run)
-    assert len(run.ids()) == len(set(run.ids()))
+    assert len(run.ids("form_response")) == len(set(run.ids("form_response")))
 
 
 def test_an_access_token_expiring_mid_run_is_refreshed_without_losing_or_repeating_pages(
-    app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable
+    app: FormsApp, make_config: Callable, run_tap: Callable, set_faults: Callable
 ) -> None:
     # The form and the first page succeed; then every access token issued so far becomes invalid.
-    faults("/_sandbox/forms/faults", expire_tokens_after=2)
+    set_faults("/_sandbox/forms/faults", expire_tokens_after=2)
     run = run_tap(make_config())
 
     _assert_complete(app, run)
-    assert len(run.ids()) == len(set(run.ids()))  # the refused page was asked again, not skipped or doubled
+    assert len(run.ids("form_response")) == len(
+        set(run.ids("form_response"))
+    )  # the refused page was asked again, not skipped or doubled
     assert _statuses(app) == [200, 200, 401, 200, 200, 200]
     assert _token_calls(app) == 2
     list_calls = [c for c in app.api_calls() if c.path.endswith("/responses")]
@@ -103,18 +111,18 @@ def test_an_access_token_expiring_mid_run_is_refreshed_without_losing_or_repeati
 
 
 def test_a_refused_page_token_restarts_the_listing(
-    app: FormsApp, make_config: Callable, run_tap: Callable, faults: Callable
+    app: FormsApp, make_config: Callable, run_tap: Callable, set_faults: Callable
 ) -> None:
     # The form and two pages succeed; then every outstanding page token is invalid (400 INVALID_ARGUMENT).
-    faults("/_sandbox/forms/faults", expire_page_tokens_after=3)
+    set_faults("/_sandbox/forms/faults", expire_page_tokens_after=3)
     run = run_tap(make_config())
 
     assert run.error is None
-    assert set(run.ids()) == {r["responseId"] for r in app.responses(app.form_id(INTAKE))}
+    assert set(run.ids("form_response")) == {r["responseId"] for r in app.responses(app.form_id(INTAKE))}
     assert 400 in _statuses(app)
     list_calls = [c for c in app.api_calls() if c.path.endswith("/responses")]
     assert len([c for c in list_calls if "pageToken" not in c.query]) == 2  # listed again from page one, once
-    assert len(run.ids()) == 150 + 2 * 40  # at-least-once: the two pages already sent come again
+    assert len(run.ids("form_response")) == 150 + 2 * 40  # at-least-once: the two pages already sent come again
 
 
 def test_permission_denied_is_not_retried_and_says_what_to_fix(
@@ -122,7 +130,7 @@ def test_permission_denied_is_not_retried_and_says_what_to_fix(
 ) -> None:
     config = make_config()
     config["refresh_token"] = NO_ACCESS_REFRESH_TOKEN
-    run = run_tap(config, expect_error=True)
+    run = run_tap(config, expect_error=FatalAPIError)
 
     assert run.error is not None
     message = str(run.error)
@@ -136,7 +144,7 @@ def test_permission_denied_is_not_retried_and_says_what_to_fix(
 def test_a_wrong_form_id_is_not_retried_and_says_what_to_fix(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
-    run = run_tap(make_config(form_id="1FAIpQLSdoesNotExist"), expect_error=True)
+    run = run_tap(make_config(form_id="1FAIpQLSdoesNotExist"), expect_error=FatalAPIError)
 
     assert run.error is not None
     assert "1FAIpQLSdoesNotExist" in str(run.error)
@@ -149,7 +157,7 @@ def test_a_revoked_refresh_token_fails_with_googles_reason(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
     app.revoke_refresh_token(INTAKE_REFRESH_TOKEN)
-    run = run_tap(make_config(), expect_error=True)
+    run = run_tap(make_config(), expect_error=TokenRequestError)
 
     assert run.error is not None
     assert "invalid_grant" in str(run.error)
@@ -161,7 +169,7 @@ def test_credentials_rejected_by_the_api_fail_after_two_refreshes(
     app: FormsApp, make_config: Callable, run_tap: Callable
 ) -> None:
     app.tokens.lifetime = -10_000  # the token endpoint hands out tokens the API considers expired
-    run = run_tap(make_config(), expect_error=True)
+    run = run_tap(make_config(), expect_error=FatalAPIError)
 
     assert run.error is not None
     assert "keeps rejecting freshly issued access tokens" in str(run.error)
@@ -174,7 +182,7 @@ def test_service_account_credentials(app: FormsApp, make_config: Callable, run_t
     run = run_tap(config)
 
     assert run.error is None
-    assert len(run.ids()) == len(app.responses(app.form_id("google-forms-ipip120")))
+    assert len(run.ids("form_response")) == len(app.responses(app.form_id("google-forms-ipip120")))
     token_requests = [r for r in app.requests if r.kind == "token"]
     assert [r.status for r in token_requests] == [200]
 
@@ -184,7 +192,7 @@ def test_a_service_account_without_domain_wide_delegation_cannot_impersonate(
 ) -> None:
     config = make_config("google-forms-ipip120")
     config["delegated_user"] = "clinic-admin@northside-clinic.example"
-    run = run_tap(config, expect_error=True)
+    run = run_tap(config, expect_error=TokenRequestError)
 
     assert run.error is not None
     assert "unauthorized_client" in str(run.error)
@@ -193,6 +201,6 @@ def test_a_service_account_without_domain_wide_delegation_cannot_impersonate(
 def test_exactly_one_kind_of_credentials(make_config: Callable, run_tap: Callable) -> None:
     config = make_config()
     del config["refresh_token"]
-    run = run_tap(config, expect_error=True)
+    run = run_tap(config, expect_error=ConfigValidationError)
     assert run.error is not None
     assert "Configure exactly one credential" in str(run.error)

@@ -48,12 +48,14 @@ def test_bookmark_is_the_newest_instant_whatever_the_precision(
 
     first = run_tap(make_config())
     # The newest instant, stored in one fixed form (UTC, nine fractional digits) whatever Google rendered.
-    assert first.bookmark() == format_timestamp(second)[:-1] + ".500000000Z"
+    assert first.replication_key_value("form_response") == format_timestamp(second)[:-1] + ".500000000Z"
 
     second_run = run_tap(make_config(), state=first.states[-1])
     # Only the response sitting on the bookmark (the filter is >=), not the older one of the same second.
-    assert second_run.ids() == [newer]
-    assert [c.query["filter"] for c in _list_calls(app)[-1:]] == [[f"timestamp >= {first.bookmark()}"]]
+    assert second_run.ids("form_response") == [newer]
+    assert [c.query["filter"] for c in _list_calls(app)[-1:]] == [
+        [f"timestamp >= {first.replication_key_value('form_response')}"]
+    ]
 
 
 @pytest.mark.parametrize("compared", ["lastSubmittedTime", "createTime"])
@@ -65,20 +67,20 @@ def test_an_edit_is_found_within_one_full_listing_period_whichever_time_the_filt
     form_id = app.form_id(INTAKE)
     config = make_config(full_listing_every_hours=24)
     first = run_tap(config)
-    old = sorted(first.ids())[30]  # created and last submitted months before the bookmark
+    old = sorted(first.ids("form_response"))[30]  # created and last submitted months before the bookmark
     edited = app.edit_response(form_id, old)
 
     soon = run_tap(config, state=first.states[-1])
     # Within the period only the incremental listing runs: it finds the edit if the filter compares
     # lastSubmittedTime; with createTime it cannot (the response was created long before the bookmark).
-    assert (old in soon.ids()) is (compared == "lastSubmittedTime")
+    assert (old in soon.ids("form_response")) is (compared == "lastSubmittedTime")
     assert all("filter" in c.query for c in _list_calls(app)[-1:])
 
     calls_before = len(_list_calls(app))
     later = run_tap(config, state=_aged(soon.states[-1], hours=24))
     # One period after the last full listing: everything is listed again, so the edit arrives either way.
-    assert {r["responseId"]: r for r in later.records()}[old] == edited
-    assert len(later.ids()) == len(app.responses(form_id))
+    assert {r["responseId"]: r for r in later.records("form_response")}[old] == edited
+    assert len(later.ids("form_response")) == len(app.responses(form_id))
     assert [c.query.get("filter") for c in _list_calls(app)[calls_before:]] == [None] * 4  # 150 responses / 40
     listed_at = parse_timestamp(later.states[-1]["bookmarks"]["form_response"]["full_listing_at"])
     assert listed_at > parse_timestamp(soon.states[-1]["bookmarks"]["form_response"]["full_listing_at"])
@@ -92,13 +94,13 @@ def test_the_overlap_window_picks_up_recent_edits_even_when_the_filter_compares_
     recent, newest = (r["responseId"] for r in app.submit_responses(form_id, 2))
     config = make_config(filter_overlap_seconds=3600)
     first = run_tap(config)
-    assert parse_timestamp(first.bookmark()) == parse_timestamp(_last(app, newest))
+    assert parse_timestamp(first.replication_key_value("form_response")) == parse_timestamp(_last(app, newest))
     edited = app.edit_response(form_id, recent)  # created before the bookmark (newest), edited after it
 
     second = run_tap(config, state=first.states[-1])
 
-    assert {r["responseId"]: r for r in second.records()}[recent] == edited
-    window_start = format_timestamp(parse_timestamp(first.bookmark()) - HOUR)
+    assert {r["responseId"]: r for r in second.records("form_response")}[recent] == edited
+    window_start = format_timestamp(parse_timestamp(first.replication_key_value("form_response")) - HOUR)
     assert [c.query["filter"] for c in _list_calls(app)[-1:]] == [[f"timestamp >= {window_start}"]]
 
 
@@ -125,8 +127,8 @@ def test_more_than_5000_responses_are_all_listed_at_the_default_page_size(
 
     expected = {r["responseId"] for r in app.responses(form_id)}
     assert len(expected) == 5240 > MAX_PAGE_SIZE
-    assert len(run.ids()) == len(set(run.ids())) == len(expected)
-    assert set(run.ids()) == expected
+    assert len(run.ids("form_response")) == len(set(run.ids("form_response"))) == len(expected)
+    assert set(run.ids("form_response")) == expected
     calls = _list_calls(app, "google-forms-followup")
     assert [c.query["pageSize"] for c in calls] == [["5000"], ["5000"]]
     assert "pageToken" in calls[1].query

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 
-from lorchestra_under_fire import assert_exactly_once, count_timeouts, land, wait_for
-from lorchestra_warehouses import DuckDBUnderTest
+from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, wait_for
+from lorchestra_testing.warehouses import DuckDBUnderTest
 
 INTAKE = "google-forms-intake-01"
 
@@ -22,7 +22,7 @@ def expected_rows(app) -> dict[str, dict]:
 
 
 def test_storm_timeouts_and_token_expiry_land_every_response_once(
-    app, make_config, run_tap, faults, tmp_path, monkeypatch
+    app, make_config, run_tap, set_faults, tmp_path, monkeypatch
 ):
     """Responses slower than the request timeout, then 429s, 503s, truncated bodies and an expired token."""
     from tap_google_forms import client
@@ -30,12 +30,12 @@ def test_storm_timeouts_and_token_expiry_land_every_response_once(
     monkeypatch.setattr(client.GoogleFormsStream, "timeout", property(lambda self: 1), raising=False)
     timeouts = count_timeouts(monkeypatch, client.GoogleFormsStream)
     config = make_config(max_attempts=12)
-    faults(delay=3)  # every request times out (1 s) ...
+    set_faults(delay=3)  # every request times out (1 s) ...
 
     def then_storm() -> None:
         wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
-        faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2)
-        faults("/_sandbox/forms/faults", expire_tokens_after=3)
+        set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2)
+        set_faults("/_sandbox/forms/faults", expire_tokens_after=3)
 
     storm = threading.Thread(target=then_storm, daemon=True)
     storm.start()
@@ -45,19 +45,19 @@ def test_storm_timeouts_and_token_expiry_land_every_response_once(
     assert run.error is None, run.error
     assert timeouts  # the slow responses did run past the timeout, and were retried
     assert {429, 503, 401} <= {c.status for c in app.api_calls()}
-    assert len(run.ids()) == len(set(run.ids()))
+    assert len(run.ids("form_response")) == len(set(run.ids("form_response")))
     wh = DuckDBUnderTest(tmp_path)
     assert land(wh, run.messages) == run.states[-1]
     completed = assert_exactly_once(wh, expected_rows(app), _oauth_values(config))
     assert sum(p["duplicates_collapsed"] for p in completed) == 0
 
 
-def test_refused_page_tokens_resend_pages_but_land_each_response_once(app, make_config, run_tap, faults, tmp_path):
-    faults("/_sandbox/forms/faults", expire_page_tokens_after=3)  # two pages in, every page token is refused
+def test_refused_page_tokens_resend_pages_but_land_each_response_once(app, make_config, run_tap, set_faults, tmp_path):
+    set_faults("/_sandbox/forms/faults", expire_page_tokens_after=3)  # two pages in, every page token is refused
     config = make_config()
     run = run_tap(config)
     assert run.error is None
-    assert len(run.ids()) == 150 + 2 * 40  # the tap restarts the listing: the first two pages come twice
+    assert len(run.ids("form_response")) == 150 + 2 * 40  # the tap restarts the listing: the first two pages come twice
 
     wh = DuckDBUnderTest(tmp_path)
     land(wh, run.messages)

@@ -30,7 +30,7 @@ def _cli(config: dict[str, t.Any], tmp_path: Path) -> subprocess.CompletedProces
 
 
 def _secrets(app: FormsApp) -> list[str]:
-    key = json.loads(app.credentials("google-forms-ipip120")["service_account"]["key_json"])
+    key = json.loads(app.credentials("google-forms-ipip120")["service_account_info"])
     pem_lines = [line for line in key["private_key"].splitlines() if "-----" not in line]
     return [OAUTH_CLIENT_SECRET, *REFRESH_TOKENS, key["private_key_id"], *pem_lines, *app.grants]
 

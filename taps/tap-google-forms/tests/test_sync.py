@@ -7,6 +7,7 @@ import typing as t
 
 import pytest
 from lorchestra_sandbox.forms import parse_timestamp
+from singer_sdk.exceptions import RetriableAPIError
 from tap_google_forms.streams import rfc3339_zulu
 from tap_google_forms.tap import TapGoogleForms
 
@@ -50,8 +51,10 @@ def test_backfill_emits_every_response_and_the_form_exactly_as_the_api_returns_t
 
     assert run.error is None
     expected = app.responses(form_id)
-    assert len(run.ids()) == len(set(run.ids())) == len(expected)
-    assert _by_id(run.records()) == _by_id(expected)  # payloads unchanged: no key added, dropped or altered
+    assert len(run.ids("form_response")) == len(set(run.ids("form_response"))) == len(expected)
+    assert _by_id(run.records("form_response")) == _by_id(
+        expected
+    )  # payloads unchanged: no key added, dropped or altered
     assert run.records("form") == [app.form(form_id)]
     pages = math.ceil(len(expected) / 40)
     calls = _list_calls(app, connection)
@@ -59,8 +62,8 @@ def test_backfill_emits_every_response_and_the_form_exactly_as_the_api_returns_t
     assert all("filter" not in c.query for c in calls)  # a first run without start_date lists everything
     # The bookmark is the newest lastSubmittedTime, as an instant, in one fixed form (nine digits, UTC).
     newest = max(_ns(r["lastSubmittedTime"]) for r in expected)
-    assert _ns(run.bookmark()) == newest
-    assert run.bookmark() == rfc3339_zulu(run.bookmark())
+    assert _ns(run.replication_key_value("form_response")) == newest
+    assert run.replication_key_value("form_response") == rfc3339_zulu(run.replication_key_value("form_response"))
 
 
 def test_schema_messages_declare_provenance(make_config: Callable[..., dict], run_tap: Callable) -> None:
@@ -82,13 +85,13 @@ def test_incremental_run_pulls_only_new_and_edited_responses(
 ) -> None:
     form_id = app.form_id(INTAKE)
     first = run_tap(make_config())
-    bookmark = first.bookmark()
+    bookmark = first.replication_key_value("form_response")
     assert bookmark is not None
 
     new = [app.submit_response(form_id)["responseId"] for _ in range(3)]
-    edited_id = sorted(_by_id(first.records()))[17]
+    edited_id = sorted(_by_id(first.records("form_response")))[17]
     edited = app.edit_response(form_id, edited_id)
-    deleted_id = sorted(_by_id(first.records()))[5]
+    deleted_id = sorted(_by_id(first.records("form_response")))[5]
     app.delete_response(form_id, deleted_id)
     calls_before = len(_list_calls(app, INTAKE))
 
@@ -98,20 +101,28 @@ def test_incremental_run_pulls_only_new_and_edited_responses(
     expected = _changed_since(app, INTAKE, bookmark)
     assert set(new) | {edited_id} <= set(expected)
     assert len(expected) <= len(new) + 1 + 2  # plus the response(s) sitting exactly on the bookmark
-    assert _by_id(second.records()) == expected
-    assert _by_id(second.records())[edited_id] == edited  # the edit updates the row: newer lastSubmittedTime
-    assert deleted_id not in second.ids()  # a deletion emits nothing (the stored payload stays)
+    assert _by_id(second.records("form_response")) == expected
+    assert (
+        _by_id(second.records("form_response"))[edited_id] == edited
+    )  # the edit updates the row: newer lastSubmittedTime
+    assert deleted_id not in second.ids("form_response")  # a deletion emits nothing (the stored payload stays)
     calls = _list_calls(app, INTAKE)[calls_before:]
     assert [c.query["filter"] for c in calls] == [[f"timestamp >= {rfc3339_zulu(bookmark)}"]]
     # The bookmark moved forward, but never past the run's start (the SDK signpost, millisecond precision):
     # a response edited within the same millisecond before the run is simply fetched once more next time.
-    assert _ns(bookmark) < _ns(second.bookmark()) <= max(_ns(r["lastSubmittedTime"]) for r in expected.values())
+    assert (
+        _ns(bookmark)
+        < _ns(second.replication_key_value("form_response"))
+        <= max(_ns(r["lastSubmittedTime"]) for r in expected.values())
+    )
 
     third = run_tap(make_config(), state=second.states[-1])
-    assert _by_id(third.records()) == _changed_since(app, INTAKE, second.bookmark())
+    assert _by_id(third.records("form_response")) == _changed_since(
+        app, INTAKE, second.replication_key_value("form_response")
+    )
     # Nothing changed since: the third run only repeats what sits at or after the second run's bookmark.
-    assert set(third.ids()) <= set(second.ids())
-    assert len(third.ids()) < len(second.ids())
+    assert set(third.ids("form_response")) <= set(second.ids("form_response"))
+    assert len(third.ids("form_response")) < len(second.ids("form_response"))
 
 
 def test_the_same_filter_goes_with_every_page_of_a_run(app: FormsApp, make_config: Callable, run_tap: Callable) -> None:
@@ -122,9 +133,9 @@ def test_the_same_filter_goes_with_every_page_of_a_run(app: FormsApp, make_confi
 
     second = run_tap(make_config(page_size=2), state=first.states[-1])
 
-    assert new <= set(second.ids())
+    assert new <= set(second.ids("form_response"))
     calls = _list_calls(app, INTAKE)[calls_before:]
-    assert len(calls) == math.ceil(len(second.ids()) / 2) >= 4
+    assert len(calls) == math.ceil(len(second.ids("form_response")) / 2) >= 4
     assert len({tuple(c.query["filter"]) for c in calls}) == 1
     assert "pageToken" not in calls[0].query
     assert all("pageToken" in c.query and c.query["pageSize"] == ["2"] for c in calls[1:])
@@ -137,61 +148,67 @@ def test_start_date_limits_the_first_run(app: FormsApp, make_config: Callable, r
 
     expected = _changed_since(app, INTAKE, start)
     assert 0 < len(expected) < len(app.responses(app.form_id(INTAKE)))
-    assert _by_id(run.records()) == expected
+    assert _by_id(run.records("form_response")) == expected
     assert {tuple(c.query["filter"]) for c in _list_calls(app, INTAKE)} == {
         ("timestamp >= 2026-06-01T00:00:00.000000000Z",)
     }
 
 
 def test_an_interrupted_run_resumes_without_gaps(
-    app: FormsApp, make_config: Callable, faults: Callable, run_tap: Callable
+    app: FormsApp, make_config: Callable, set_faults: Callable, run_tap: Callable
 ) -> None:
     form_id = app.form_id(INTAKE)
     first = run_tap(make_config())
-    ids = sorted(first.ids())
+    ids = sorted(first.ids("form_response"))
     changed = {app.submit_response(form_id)["responseId"] for _ in range(6)}
     changed |= {app.edit_response(form_id, i)["responseId"] for i in ids[40:44]}
 
     # Dies after the form and two pages of two responses: 503 on every request after that.
-    faults(fail_after=3, retry_after=0)
-    interrupted = run_tap(make_config(page_size=2, max_attempts=2), state=first.states[-1], expect_error=True)
+    set_faults(fail_after=3, retry_after=0)
+    interrupted = run_tap(
+        make_config(page_size=2, max_attempts=2), state=first.states[-1], expect_error=RetriableAPIError
+    )
     assert interrupted.error is not None
-    assert 0 < len(interrupted.ids()) < len(changed)
+    assert 0 < len(interrupted.ids("form_response")) < len(changed)
     # Whatever STATE reached the target, it does not claim progress past what was sent.
     resume_from = interrupted.states[-1] if interrupted.states else first.states[-1]
-    assert resume_from["bookmarks"]["form_response"].get("replication_key_value") == first.bookmark()
+    assert resume_from["bookmarks"]["form_response"].get("replication_key_value") == first.replication_key_value(
+        "form_response"
+    )
 
-    faults("/_sandbox/reset")
+    set_faults("/_sandbox/reset")
     resumed = run_tap(make_config(page_size=2), state=resume_from)
 
     assert resumed.error is None
-    assert changed <= set(resumed.ids())
-    assert _by_id(resumed.records()) == _by_id(list(_changed_since(app, INTAKE, first.bookmark()).values()))
+    assert changed <= set(resumed.ids("form_response"))
+    assert _by_id(resumed.records("form_response")) == _by_id(
+        list(_changed_since(app, INTAKE, first.replication_key_value("form_response")).values())
+    )
 
 
 def test_an_interrupted_first_run_backfills_again(
-    app: FormsApp, make_config: Callable, faults: Callable, run_tap: Callable
+    app: FormsApp, make_config: Callable, set_faults: Callable, run_tap: Callable
 ) -> None:
-    faults(fail_after=2, retry_after=0)
-    interrupted = run_tap(make_config(page_size=10, max_attempts=2), expect_error=True)
+    set_faults(fail_after=2, retry_after=0)
+    interrupted = run_tap(make_config(page_size=10, max_attempts=2), expect_error=RetriableAPIError)
     assert interrupted.error is not None
     assert all(s["bookmarks"].get("form_response", {}).get("replication_key_value") is None for s in interrupted.states)
 
-    faults("/_sandbox/reset")
+    set_faults("/_sandbox/reset")
     state = interrupted.states[-1] if interrupted.states else None
     again = run_tap(make_config(), state=state)
-    assert _by_id(again.records()) == _by_id(app.responses(app.form_id(INTAKE)))
+    assert _by_id(again.records("form_response")) == _by_id(app.responses(app.form_id(INTAKE)))
 
 
 def test_catalog_selection(app: FormsApp, make_config: Callable, run_tap: Callable, selected_catalog: Callable) -> None:
     config = make_config()
     only_responses = run_tap(config, catalog=selected_catalog(config, "form_response"))
     assert only_responses.records("form") == []
-    assert len(only_responses.ids()) == 150
+    assert len(only_responses.ids("form_response")) == 150
     assert [c.path for c in app.api_calls() if not c.path.endswith(LIST)] == []
 
     only_form = run_tap(config, catalog=selected_catalog(config, "form"))
-    assert only_form.ids() == []
+    assert only_form.ids("form_response") == []
     assert len(only_form.records("form")) == 1
     assert len(_list_calls(app, INTAKE)) == 4  # the four pages of the first run only
 
@@ -214,7 +231,7 @@ def test_property_selection(
         i: {k: v for k, v in r.items() if k not in deselected}
         for i, r in _by_id(app.responses(app.form_id(INTAKE))).items()
     }
-    assert _by_id(run.records()) == expected
+    assert _by_id(run.records("form_response")) == expected
 
 
 def test_selection_mask_remembers_inherited_lookups(make_config: Callable) -> None:

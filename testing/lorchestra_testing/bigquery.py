@@ -1,9 +1,8 @@
-"""BigQuery under test: the local emulator (bqemulator), started for the session, one fresh dataset per test.
+"""BigQuery under test: one fresh dataset per test on the session's emulator.
 
-The emulator is started from the repository's ``.venv-bqemulator`` (override with ``LORCHESTRA_BQEMULATOR``)
-on a free port, unless ``LORCHESTRA_BQ_ENDPOINT`` names one that already answers. It is never optional:
-if it cannot be started the tests fail with the reason, they are not skipped. Install it with the
-recipe in ``setup/bigquery-emulator.md``.
+The emulator is the ``bigquery_emulator`` fixture of the ``lorchestra_testing`` plugin (its one launcher,
+``lorchestra_testing.bqemulator``). It is never optional: if it cannot be started the tests fail with the
+reason, they are not skipped.
 """
 
 from __future__ import annotations
@@ -12,118 +11,13 @@ import contextlib
 import datetime as dt
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from pathlib import Path
 
-import pytest
-from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import NotFound
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-PROJECT = "test-project"
-REPO = Path(__file__).resolve().parents[2]
-EMULATOR = Path(os.environ.get("LORCHESTRA_BQEMULATOR", REPO / ".venv-bqemulator" / "bin" / "bqemulator"))
-#: Where the DuckDB inside the emulator looks for its spatial extension (see the install recipe).
-SPATIAL = Path.home() / ".duckdb" / "extensions" / "v1.5.5" / "linux_amd64" / "spatial.duckdb_extension"
-
-
-def client_for(endpoint: str) -> bigquery.Client:
-    return bigquery.Client(
-        project=PROJECT, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint)
-    )
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/bigquery/v2/projects/{PROJECT}/datasets", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory):
-    """The endpoint of a running emulator: an existing one, or one started (and stopped) here."""
-    given = os.environ.get("LORCHESTRA_BQ_ENDPOINT")
-    if given:
-        if not _answers(given):
-            pytest.fail(f"LORCHESTRA_BQ_ENDPOINT={given} does not answer", pytrace=False)
-        yield given
-        return
-    if not EMULATOR.exists():
-        pytest.fail(
-            f"bqemulator not found at {EMULATOR}; install it per setup/bigquery-emulator.md "
-            "(or set LORCHESTRA_BQEMULATOR / LORCHESTRA_BQ_ENDPOINT)",
-            pytrace=False,
-        )
-    if not SPATIAL.exists():
-        _install_spatial_extension()
-    rest, grpc = _free_port(), _free_port()
-    endpoint = f"http://127.0.0.1:{rest}"
-    log = tmp_path_factory.mktemp("bqemulator") / "bqemulator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(EMULATOR),
-                "start",
-                "--rest-port",
-                str(rest),
-                "--grpc-port",
-                str(grpc),
-                "--project",
-                PROJECT,
-                "--log-level",
-                "warning",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while not _answers(endpoint):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"bqemulator did not start; its log:\n{log.read_text()[-3000:]}", pytrace=False)
-            time.sleep(0.3)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _install_spatial_extension() -> None:
-    """Copy DuckDB's spatial extension from the emulator's venv (the recipe's offline step)."""
-    python = EMULATOR.parent / "python"
-    found = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "import duckdb_extension_spatial, os; print(os.path.dirname(duckdb_extension_spatial.__file__))",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    source = Path(found.stdout.strip()) / "extensions" / "v1.5.5" / "spatial.duckdb_extension"
-    if found.returncode != 0 or not source.exists():
-        pytest.fail(f"duckdb-extension-spatial missing from the emulator venv: {found.stderr[-500:]}", pytrace=False)
-    SPATIAL.parent.mkdir(parents=True, exist_ok=True)
-    SPATIAL.write_bytes(source.read_bytes())
+from lorchestra_testing.bqemulator import PROJECT, client_for
 
 
 class BigQueryUnderTest:
@@ -300,4 +194,4 @@ def live_summary() -> list[str]:
     return lines
 
 
-__all__ = ["BigQueryUnderTest", "LiveBigQueryUnderTest", "bigquery_emulator", "client_for", "live_summary"]
+__all__ = ["BigQueryUnderTest", "LiveBigQueryUnderTest", "client_for", "live_summary"]

@@ -19,7 +19,7 @@ from target_lorchestra.errors import LorchestraError
 from target_lorchestra.target import TargetLorchestra, log_unsent_events
 
 if t.TYPE_CHECKING:
-    from lorchestra_harness import WarehouseUnderTest
+    from lorchestra_testing.target import WarehouseUnderTest
 
 
 @dataclass
@@ -59,11 +59,12 @@ def run_in_process(wh: WarehouseUnderTest, data: bytes | str | Path, *, config: 
         with contextlib.redirect_stdout(out):
             target = TargetLorchestra(config={**wh.config(), **(config or {})}, parse_env_config=False)
             try:
-                target.listen(io.BytesIO(data))
+                # Bytes, as the CLI reads stdin (the fast path); the SDK's signature says text.
+                target.listen(t.cast("t.IO[str]", io.BytesIO(data)))
             except LorchestraError as exc:
                 result = InProcessResult(1, error=f"target-lorchestra failed: {exc}", exception=exc)
                 log_unsent_events(exc)  # as invoke does, after the error line
-            except Exception as exc:  # an unexpected failure: the CLI would print a traceback
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure: the CLI would print a traceback
                 result = InProcessResult(1, error=None, exception=exc)
     finally:
         root.removeHandler(collect)

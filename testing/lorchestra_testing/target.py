@@ -2,7 +2,8 @@
 
 A ``WarehouseUnderTest`` gives the target config for a fresh, empty warehouse and reads
 ``raw_objects`` / ``event_log`` back as plain dicts (payloads parsed, timestamps as aware datetimes),
-so every behavioural test is written once and runs against DuckDB and BigQuery alike.
+so every behavioural test is written once and runs against DuckDB and BigQuery alike. ``run_target`` runs
+the CLI in a child process; ``run_in_process`` (``inprocess.py``) the same ``listen`` in this one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DATA = Path(__file__).parent / "data"
+from lorchestra_testing.workspace import scenarios
+
+#: The target's Singer scenarios: ``run_target`` takes a bare file name as one of these.
+DATA = scenarios()
 TARGET = shutil.which("target-lorchestra", path=str(Path(sys.executable).parent)) or "target-lorchestra"
 
 
@@ -52,7 +56,7 @@ def run_target(
     env: dict | None = None,
     tmp_path: Path,
 ) -> RunResult:
-    """Pipe a scenario (a file name under tests/data, a Path, or literal Singer lines) through the CLI."""
+    """Pipe a scenario (a file name under ``DATA``, a Path, or literal Singer lines) through the CLI."""
     if isinstance(scenario, Path):
         text = scenario.read_text()
     elif "\n" in scenario or scenario.lstrip().startswith("{"):

@@ -12,16 +12,19 @@ import time
 import typing as t
 
 import requests
-from lorchestra_inprocess import run_in_process
+
+from lorchestra_testing.inprocess import run_in_process
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import pytest
-    from lorchestra_warehouses import DuckDBUnderTest
+    from singer_sdk import RESTStream
+
+    from lorchestra_testing.warehouses import DuckDBUnderTest
 
 
-def count_timeouts(monkeypatch: pytest.MonkeyPatch, stream_class: type) -> list[str]:
+def count_timeouts(monkeypatch: pytest.MonkeyPatch, stream_class: type[RESTStream[t.Any]]) -> list[str]:
     """Record every request of ``stream_class`` that timed out (the SDK then backs off and retries it)."""
     seen: list[str] = []
     request = stream_class._request

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+from lorchestra_testing.workspace import workspace_root
+
+ROOT = workspace_root()
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
 LORCHESTRA = Path(sys.executable).parent / "lorchestra"
 

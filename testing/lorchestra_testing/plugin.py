@@ -1,0 +1,91 @@
+"""The pytest plugin (entry point ``lorchestra``): fixtures every test folder of the workspace can use.
+
+A tap's test folder defines two fixtures, ``tap_class`` and ``sandbox_app`` (a fresh provider app), and gets
+``sandbox`` (that app served on a free loopback port), ``app``, ``set_faults``, ``run_tap`` and ``run_cli``.
+``bigquery_emulator`` is the session's BigQuery emulator endpoint, started on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import pytest
+
+from lorchestra_testing import taps
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from lorchestra_sandbox.core import ProviderApp, RunningApp
+    from singer_sdk import Tap
+
+
+@pytest.fixture
+def sandbox(sandbox_app: ProviderApp) -> Iterator[RunningApp]:
+    """``sandbox_app`` (a fixture of the test folder) served on a free loopback port, for one test."""
+    from lorchestra_sandbox.core import serve
+
+    running = serve(sandbox_app)
+    yield running
+    # serve_forever polls for shutdown every 0.5 s: let it wind down in the background.
+    threading.Thread(target=running.stop, daemon=True).start()
+
+
+@pytest.fixture
+def app(sandbox: RunningApp) -> ProviderApp:
+    """The sandbox's provider app, to change upstream data or read its request log from a test."""
+    return sandbox.app
+
+
+@pytest.fixture
+def set_faults(sandbox: RunningApp) -> Callable[..., None]:
+    """``set_faults(path="/_sandbox/faults", **switches)``: the sandbox's fault switches, over HTTP."""
+    import requests
+
+    def switch(path: str = "/_sandbox/faults", **switches: t.Any) -> None:
+        requests.post(sandbox.url + path, json=switches, timeout=5).raise_for_status()
+
+    return switch
+
+
+@pytest.fixture
+def run_tap(tap_class: type[Tap]) -> Callable[..., taps.TapRun]:
+    """``run_tap(config, state=None, catalog=None, *, expect_error=None) -> TapRun``, in-process."""
+
+    def run(
+        config: dict[str, t.Any],
+        state: dict[str, t.Any] | None = None,
+        catalog: dict[str, t.Any] | None = None,
+        *,
+        expect_error: taps.ExpectedError | None = None,
+    ) -> taps.TapRun:
+        return taps.run_tap(tap_class, config, state, catalog, expect_error=expect_error)
+
+    return run
+
+
+@pytest.fixture
+def run_cli(tap_class: type[Tap], tmp_path: Path) -> Callable[..., taps.TapRun]:
+    """``run_cli(config, state=None) -> TapRun``: the installed tap executable, in a child process."""
+
+    def run(config: dict[str, t.Any], state: dict[str, t.Any] | None = None) -> taps.TapRun:
+        return taps.run_cli(tap_class, config, tmp_path, state)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The endpoint of the session's BigQuery emulator (``lorchestra_testing.bqemulator``).
+
+    Never optional: when it cannot be started the tests that need it fail with the reason.
+    """
+    from lorchestra_testing.bqemulator import EmulatorError, running_emulator
+
+    try:
+        with running_emulator(log_dir=tmp_path_factory.mktemp("bqemulator")) as endpoint:
+            yield endpoint
+    except EmulatorError as exc:
+        pytest.fail(str(exc), pytrace=False)
