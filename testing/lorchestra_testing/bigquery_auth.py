@@ -70,6 +70,19 @@ def _json_response(handler: http.server.BaseHTTPRequestHandler, status: int, bod
 
 
 @contextlib.contextmanager
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port in a thread; yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
 def token_server(mode: str, *, padding: int = 0) -> Iterator[str]:
     """A token endpoint (see the module docstring); yields its URL. ``padding`` characters of explanation
     precede the quoted grant in ``echo`` mode."""
@@ -95,14 +108,8 @@ def token_server(mode: str, *, padding: int = 0) -> Iterator[str]:
         def log_message(self, *args: t.Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as url:
+        yield f"{url}/token"
 
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "host"}
@@ -139,12 +146,8 @@ def api_front(emulator: str) -> Iterator[str]:
         def log_message(self, *args: t.Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        with _serving(Handler) as url:
+            yield url
     finally:
-        server.shutdown()
-        server.server_close()
         session.close()
