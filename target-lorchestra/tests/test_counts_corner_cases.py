@@ -13,18 +13,9 @@ import datetime as dt
 
 import pytest
 from lorchestra_testing.inprocess import run_in_process
-from lorchestra_testing.target import singer
+from lorchestra_testing.target import EMAIL_SCHEMA, singer
 
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "email",
-    "key_properties": ["id"],
-    "schema": {
-        "type": "object",
-        "properties": {"id": {"type": "string"}, "v": {"type": "integer"}},
-        "x-lorchestra": {"source_system": "gmail", "connection_name": "gmail-acct1"},
-    },
-}
+SCHEMA = EMAIL_SCHEMA
 T0 = "2024-05-01T10:00:00Z"
 
 

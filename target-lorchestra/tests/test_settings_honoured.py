@@ -17,22 +17,13 @@ import pytest
 from lorchestra_testing.bigquery import BigQueryUnderTest
 from lorchestra_testing.bigquery_auth import service_account_key, token_server
 from lorchestra_testing.inprocess import run_in_process
-from lorchestra_testing.target import DATA, singer
+from lorchestra_testing.target import DATA, EMAIL_SCHEMA, singer
 from target_lorchestra.provenance import Provenance
 from target_lorchestra.target import TargetLorchestra
 from target_lorchestra.warehouse import RawBatch
 from target_lorchestra.warehouse.bigquery import BigQueryWarehouse
 
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "email",
-    "key_properties": ["id"],
-    "schema": {
-        "type": "object",
-        "properties": {"id": {"type": "string"}, "v": {"type": "integer"}},
-        "x-lorchestra": {"source_system": "gmail", "connection_name": "gmail-acct1"},
-    },
-}
+SCHEMA = EMAIL_SCHEMA
 
 
 def rec(key: str, **fields) -> dict:

@@ -79,6 +79,19 @@ def run_target(
     return RunResult(proc.returncode, proc.stdout, proc.stderr, states)
 
 
+#: A gmail ``email`` stream keyed by ``id`` with an integer ``v``: the small scenarios' SCHEMA message.
+EMAIL_SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "email",
+    "key_properties": ["id"],
+    "schema": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "v": {"type": "integer"}},
+        "x-lorchestra": {"source_system": "gmail", "connection_name": "gmail-acct1"},
+    },
+}
+
+
 def singer(*messages: dict) -> str:
     """Literal Singer input from message dicts."""
     return "".join(json.dumps(m) + "\n" for m in messages)
