@@ -55,7 +55,7 @@ def test_trace_id_comes_from_traceparent_and_runs_get_distinct_correlation_ids(w
 
 @pytest.mark.parametrize(
     "scenario",
-    ["bad_missing_key.singer", "bad_malformed_json.singer", "bad_missing_provenance.singer"],
+    ["bad/missing_key.singer", "bad/malformed_json.singer", "bad/missing_provenance.singer"],
 )
 def test_failure_events_validate_too(wh, tmp_path, scenario):
     result = run_target(wh, scenario, tmp_path=tmp_path)

@@ -90,7 +90,7 @@ def test_fresh_late_failing_fresh_again(wh, tmp_path, capsys):
     assert (row_of(report)["inserted_24h"], row_of(report)["inserted_7d"]) == (0, 3)
 
     # A run that fails for real (a record without its key): failing, with the error's first line.
-    failed = run_target(wh, "bad_missing_key.singer", tmp_path=tmp_path)
+    failed = run_target(wh, "bad/missing_key.singer", tmp_path=tmp_path)
     assert failed.returncode != 0
     after_failure = dt.datetime.now(dt.UTC)
     code, report = status(wh, tmp_path, capsys, *at(after_failure + 5 * dt.timedelta(minutes=1)))

@@ -50,7 +50,7 @@ def scheduled_connections() -> set[tuple[str, str]]:
 
 
 def test_page_in_a_headless_browser(duckdb_wh, tmp_path, capsys):
-    for scenario in ("emails_initial.singer", "multi_stream.singer", "bad_missing_key.singer"):
+    for scenario in ("emails_initial.singer", "multi_stream.singer", "bad/missing_key.singer"):
         run_target(duckdb_wh, scenario, tmp_path=tmp_path)
     page_path = tmp_path / "status.html"
     with pytest.raises(SystemExit):
