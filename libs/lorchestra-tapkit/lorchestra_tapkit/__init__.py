@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from lorchestra_tapkit.body import json_body
 from lorchestra_tapkit.retry import RetryPolicy, is_retriable_status, retry_after_seconds
+from lorchestra_tapkit.settings import (
+    entra_properties,
+    google_credential_properties,
+    provenance_properties,
+    retry_properties,
+)
 from lorchestra_tapkit.stream import PROVENANCE_KEYWORD, ProvenanceMixin, RetryMixin
 from lorchestra_tapkit.tokens import Redactor, TokenRequestError
 
@@ -14,7 +20,11 @@ __all__ = [
     "RetryMixin",
     "RetryPolicy",
     "TokenRequestError",
+    "entra_properties",
+    "google_credential_properties",
     "is_retriable_status",
     "json_body",
+    "provenance_properties",
     "retry_after_seconds",
+    "retry_properties",
 ]

@@ -36,6 +36,25 @@ else:
     _TapBase = object
 
 
+def provenance_properties(*, example: str) -> list[th.Property]:
+    """``connection_name`` and ``schema_ref``: what ``ProvenanceMixin`` declares in every SCHEMA's ``x-lorchestra``."""
+    return [
+        th.Property(
+            "connection_name",
+            th.StringType,
+            required=True,
+            title="Connection name",
+            description=f"The configured account, e.g. {example}; the provenance of every record.",
+        ),
+        th.Property(
+            "schema_ref",
+            th.StringType,
+            title="Schema reference",
+            description="Iglu URI of the payload schema, declared with every stream's provenance (default: null).",
+        ),
+    ]
+
+
 def retry_properties(
     *,
     max_attempts: int = 8,

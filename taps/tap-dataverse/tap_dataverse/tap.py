@@ -5,7 +5,8 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
-from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, entra_properties, retry_properties
+from lorchestra_tapkit import entra_properties, provenance_properties, retry_properties
+from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from typing_extensions import override
@@ -34,13 +35,7 @@ class TapDataverse(RenamedSettingsMixin, Tap):
     renamed_settings = RENAMED
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "connection_name",
-            th.StringType,
-            required=True,
-            title="Connection name",
-            description="The configured account, e.g. 'dataverse-clinic' (provenance of every record).",
-        ),
+        *provenance_properties(example="dataverse-clinic"),
         th.Property(
             "environment_url",
             th.StringType,
@@ -68,12 +63,6 @@ class TapDataverse(RenamedSettingsMixin, Tap):
             th.DateTimeType,
             title="Start date",
             description="First run only: read rows modified at or after this instant (default: all rows).",
-        ),
-        th.Property(
-            "schema_ref",
-            th.StringType,
-            title="Schema reference",
-            description="Iglu URI of the payload schema, declared with every stream (default: null).",
         ),
         th.Property(
             "api_url",

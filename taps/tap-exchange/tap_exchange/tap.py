@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, entra_properties, retry_properties
+from lorchestra_tapkit import entra_properties, provenance_properties, retry_properties
+from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin
 from singer_sdk import Tap
 from singer_sdk import typing as th
 
@@ -27,13 +28,7 @@ class TapExchange(RenamedSettingsMixin, Tap):
     renamed_settings = RENAMED
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "connection_name",
-            th.StringType(nullable=False),
-            required=True,
-            title="Connection name",
-            description="The configured account, e.g. exchange-ben-mensio (lorchestra's connection_name).",
-        ),
+        *provenance_properties(example="exchange-ben-mensio"),
         *entra_properties(
             client_id="Application (client) id of the app registration (Mail.Read application permission)."
         ),
@@ -86,12 +81,6 @@ class TapExchange(RenamedSettingsMixin, Tap):
             default=100,
             title="Page size",
             description="Messages per delta page, sent as Prefer: odata.maxpagesize.",
-        ),
-        th.Property(
-            "schema_ref",
-            th.StringType,
-            title="Schema reference",
-            description="Iglu URI of the payload schema, passed to target-lorchestra (default null).",
         ),
         *retry_properties(max_attempts=8, backoff_base_seconds=2.0, backoff_max_seconds=300.0, request_timeout=300),
         *(rename.property() for rename in RENAMED),

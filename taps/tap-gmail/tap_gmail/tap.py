@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, google_credential_properties, retry_properties
+from lorchestra_tapkit import google_credential_properties, provenance_properties, retry_properties
+from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from typing_extensions import override
@@ -20,19 +21,7 @@ class TapGmail(RenamedSettingsMixin, Tap):
     renamed_settings = RENAMED
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "connection_name",
-            th.StringType,
-            required=True,
-            title="Connection name",
-            description="The configured account, e.g. `gmail-acct1`; written to every row's provenance.",
-        ),
-        th.Property(
-            "schema_ref",
-            th.StringType,
-            title="Schema reference",
-            description="Iglu URI of the payload schema (e.g. iglu:com.mensio.raw/raw_gmail_email/jsonschema/1-0-0).",
-        ),
+        *provenance_properties(example="gmail-acct1"),
         *google_credential_properties(
             delegated_user="The Workspace mailbox the service account impersonates (domain-wide delegation; "
             "the JWT `sub`). Required with a service account."

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
-from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin, google_credential_properties, retry_properties
+from lorchestra_tapkit import google_credential_properties, provenance_properties, retry_properties
+from lorchestra_tapkit.settings import Renamed, RenamedSettingsMixin
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from typing_extensions import override
@@ -37,25 +38,13 @@ class TapGoogleForms(RenamedSettingsMixin, Tap):
     renamed_settings = RENAMED
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "connection_name",
-            th.StringType,
-            required=True,
-            title="Connection name",
-            description="The configured account, e.g. google-forms-intake-01 (provenance: connection_name).",
-        ),
+        *provenance_properties(example="google-forms-intake-01"),
         th.Property(
             "form_id",
             th.StringType,
             required=True,
             title="Form ID",
             description="The form's id, from its edit URL docs.google.com/forms/d/<form_id>/edit.",
-        ),
-        th.Property(
-            "schema_ref",
-            th.StringType,
-            title="Schema ref",
-            description="Iglu URI of the payload schema, declared with the stream's provenance (default null).",
         ),
         th.Property(
             "start_date",
