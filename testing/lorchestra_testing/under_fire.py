@@ -8,6 +8,7 @@ to the provider's resource, nothing delivered twice within a run, no secret in e
 from __future__ import annotations
 
 import json
+import threading
 import time
 import typing as t
 
@@ -16,7 +17,7 @@ import requests
 from lorchestra_testing.inprocess import run_in_process
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     import pytest
     from singer_sdk import RESTStream
@@ -45,6 +46,40 @@ def wait_for(timeouts: list[str], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not timeouts and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+#: Two 429s (Retry-After 0), two 503s and two truncated bodies: what every sandbox does under ``set_faults``.
+STORM = {"throttle": 2, "retry_after": 0, "server_errors": 2, "truncate": 2}
+
+
+def slow_then_storm(
+    run_tap: Callable[[dict], t.Any],
+    config: dict,
+    set_faults: Callable[..., t.Any],
+    timeouts: list[str],
+    then: Callable[[], t.Any] | None = None,
+    **token_faults: t.Any,
+) -> t.Any:
+    """Run the tap while its upstream answers slower than the request timeout (the caller makes that 1 s).
+
+    Once one request has timed out (``timeouts``, from ``count_timeouts``) the upstream recovers into a storm
+    while the run goes on: ``STORM``, the sandbox's ``token_faults`` (each sandbox spells token expiry its own
+    way) and ``then()``, for faults set elsewhere. Returns ``run_tap``'s result.
+    """
+    set_faults(delay=3)  # every request times out ...
+
+    def then_storm() -> None:
+        wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
+        set_faults(delay=0, **STORM, **token_faults)
+        if then is not None:
+            then()
+
+    thread = threading.Thread(target=then_storm, daemon=True)
+    thread.start()
+    run = run_tap(config)
+    thread.join()
+    assert timeouts  # the slow responses did run past the timeout, and were retried
+    return run
 
 
 def land(wh: DuckDBUnderTest, messages: list[dict]) -> dict | None:

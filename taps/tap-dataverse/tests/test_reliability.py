@@ -8,9 +8,7 @@ resource, no record delivered twice within a run, no tap secret in event_log. Da
 
 from __future__ import annotations
 
-import threading
-
-from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, wait_for
+from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, slow_then_storm
 from lorchestra_testing.warehouses import DuckDBUnderTest
 from singer_sdk.exceptions import RetriableAPIError
 
@@ -27,19 +25,9 @@ def test_storm_timeouts_and_token_expiry_land_every_row_once(app, config, run_ta
 
     timeouts = count_timeouts(monkeypatch, client.DataverseStream)
     config = {**config, "request_timeout": 1, "max_attempts": 12}
-    set_faults(delay=3)  # every request times out (1 s) ...
-
-    def then_storm() -> None:
-        wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
-        set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens_after=12)
-
-    storm = threading.Thread(target=then_storm, daemon=True)
-    storm.start()
-    run = run_tap(config)
-    storm.join()
+    run = slow_then_storm(run_tap, config, set_faults, timeouts, expire_tokens_after=12)
 
     assert run.error is None, run.error
-    assert timeouts  # the slow responses did run past the timeout, and were retried
     assert {429, 503, 401} <= {c.status for c in app.api_calls()}
     wh = DuckDBUnderTest(tmp_path)
     assert land(wh, run.messages) == run.last_state

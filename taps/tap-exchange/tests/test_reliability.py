@@ -7,9 +7,7 @@ Graph resource, no record delivered twice within a run, no tap secret in event_l
 
 from __future__ import annotations
 
-import threading
-
-from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, wait_for
+from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, slow_then_storm
 from lorchestra_testing.warehouses import DuckDBUnderTest
 from singer_sdk.exceptions import RetriableAPIError
 
@@ -23,20 +21,10 @@ def test_storm_timeouts_and_token_expiry_land_every_message_once(
     monkeypatch.setattr(client.GraphStream, "timeout", property(lambda self: 1), raising=False)
     timeouts = count_timeouts(monkeypatch, client.GraphStream)
     config = make_config(max_attempts=12)
-    set_faults(delay=3)  # every request times out (1 s) ...
-
-    def then_storm() -> None:
-        wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
-        set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens_after=6)
-
-    storm = threading.Thread(target=then_storm, daemon=True)
-    storm.start()
-    run = run_tap(config)
-    storm.join()
+    run = slow_then_storm(run_tap, config, set_faults, timeouts, expire_tokens_after=6)
 
     assert run.error is None
     assert {429, 503, 401} <= {c.status for c in app.api_calls()}
-    assert timeouts  # the slow responses did run past the timeout, and were retried
     wh = DuckDBUnderTest(tmp_path)
     assert land(wh, run.messages) == run.states[-1]
     [completed] = assert_exactly_once(wh, expected(), (config["client_secret"],))

@@ -7,10 +7,8 @@ the target's own counts (no record delivered twice), with no tap secret in the t
 
 from __future__ import annotations
 
-import threading
-
 from lorchestra_testing import Calls
-from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, wait_for
+from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, slow_then_storm
 from lorchestra_testing.warehouses import DuckDBUnderTest
 
 CONNECTION = "gmail-acct2"
@@ -25,20 +23,10 @@ def test_storm_timeouts_and_token_expiry_land_every_message_once(
     monkeypatch.setattr(client.GmailStream, "timeout", property(lambda self: 1), raising=False)
     timeouts = count_timeouts(monkeypatch, client.GmailStream)
     config = make_config(CONNECTION, max_attempts=13)
-    set_faults(delay=3)  # every request times out (1 s) ...
-
-    def then_storm() -> None:
-        wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
-        set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2, expire_tokens=True)
-
-    storm = threading.Thread(target=then_storm, daemon=True)
-    storm.start()
-    run = run_tap(config)
-    storm.join()
+    run = slow_then_storm(run_tap, config, set_faults, timeouts, expire_tokens=True)
 
     statuses = [e.status for e in Calls.of(sandbox).api]
     assert {429, 503, 401} <= set(statuses)
-    assert timeouts  # the slow responses did run past the timeout, and were retried
     wh = DuckDBUnderTest(tmp_path)
     assert land(wh, run.messages) == run.last_state
     completed = assert_exactly_once(wh, app.resources(CONNECTION), (config["client_secret"], config["refresh_token"]))

@@ -8,9 +8,7 @@ once), the target's MERGE makes it exactly once in the warehouse.
 
 from __future__ import annotations
 
-import threading
-
-from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, wait_for
+from lorchestra_testing.under_fire import assert_exactly_once, count_timeouts, land, slow_then_storm
 from lorchestra_testing.warehouses import DuckDBUnderTest
 
 INTAKE = "google-forms-intake-01"
@@ -30,20 +28,11 @@ def test_storm_timeouts_and_token_expiry_land_every_response_once(
     monkeypatch.setattr(client.GoogleFormsStream, "timeout", property(lambda self: 1), raising=False)
     timeouts = count_timeouts(monkeypatch, client.GoogleFormsStream)
     config = make_config(max_attempts=12)
-    set_faults(delay=3)  # every request times out (1 s) ...
-
-    def then_storm() -> None:
-        wait_for(timeouts)  # ... until one has timed out; then the upstream recovers, into a storm
-        set_faults(delay=0, throttle=2, retry_after=0, server_errors=2, truncate=2)
-        set_faults("/_sandbox/forms/faults", expire_tokens_after=3)
-
-    storm = threading.Thread(target=then_storm, daemon=True)
-    storm.start()
-    run = run_tap(config)
-    storm.join()
+    run = slow_then_storm(
+        run_tap, config, set_faults, timeouts, then=lambda: set_faults("/_sandbox/forms/faults", expire_tokens_after=3)
+    )
 
     assert run.error is None, run.error
-    assert timeouts  # the slow responses did run past the timeout, and were retried
     assert {429, 503, 401} <= {c.status for c in app.api_calls()}
     assert len(run.ids("form_response")) == len(set(run.ids("form_response")))
     wh = DuckDBUnderTest(tmp_path)
