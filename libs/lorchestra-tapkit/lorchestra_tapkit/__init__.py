@@ -10,11 +10,12 @@ from lorchestra_tapkit.settings import (
     provenance_properties,
     retry_properties,
 )
-from lorchestra_tapkit.stream import PROVENANCE_KEYWORD, ProvenanceMixin, RetryMixin
+from lorchestra_tapkit.stream import PROVENANCE_KEYWORD, ApiUrlMixin, ProvenanceMixin, RetryMixin
 from lorchestra_tapkit.tokens import Redactor, TokenRequestError
 
 __all__ = [
     "PROVENANCE_KEYWORD",
+    "ApiUrlMixin",
     "ProvenanceMixin",
     "Redactor",
     "RetryMixin",

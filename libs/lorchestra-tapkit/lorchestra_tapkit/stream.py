@@ -1,6 +1,6 @@
-"""Stream mixins every tap of the family puts before ``RESTStream``: retries and provenance.
+"""Stream mixins every tap of the family puts before ``RESTStream``: retries, provenance, the API URL.
 
-class GraphStream(RetryMixin, ProvenanceMixin, RESTStream):
+class GraphStream(RetryMixin, ProvenanceMixin, ApiUrlMixin, RESTStream):
     source_system = "exchange"
 """
 
@@ -59,6 +59,15 @@ class RetryMixin(_RESTStreamBase):
     @override
     def timeout(self) -> int:
         return int(self.config.get("request_timeout") or 300)
+
+
+class ApiUrlMixin(_RESTStreamBase):
+    """``url_base`` from the ``api_url`` setting (its default the provider's; a proxy, another cloud, the sandbox)."""
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
 
 
 class ProvenanceMixin(_StreamBase):

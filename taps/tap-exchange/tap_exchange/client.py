@@ -9,7 +9,7 @@ from http import HTTPStatus
 from urllib.parse import quote, urlparse
 
 import requests
-from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
+from lorchestra_tapkit import ApiUrlMixin, ProvenanceMixin, RetryMixin, json_body
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
@@ -68,18 +68,13 @@ def is_sync_state_expired(response: requests.Response) -> bool:
     return response.status_code == HTTPStatus.GONE or any(c.lower() in RESYNC_CODES for c in error_codes(response))
 
 
-class GraphStream(RetryMixin, ProvenanceMixin, RESTStream):
+class GraphStream(RetryMixin, ProvenanceMixin, ApiUrlMixin, RESTStream):
     """Base stream for Microsoft Graph ``/users/{mailbox}/...`` resources."""
 
     source_system = SOURCE_SYSTEM
 
     #: 429 (throttled) is retried like 5xx; 401 is retried once with a fresh token.
     extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS]
-
-    @override
-    @property
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
 
     @property
     def mailbox_url(self) -> str:

@@ -11,7 +11,7 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import requests
-from lorchestra_tapkit import ProvenanceMixin, RetryMixin
+from lorchestra_tapkit import ApiUrlMixin, ProvenanceMixin, RetryMixin
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
@@ -80,18 +80,13 @@ class QuotaPacer:
                 self.sleep(wait)
 
 
-class GmailStream(RetryMixin, ProvenanceMixin, RESTStream):
+class GmailStream(RetryMixin, ProvenanceMixin, ApiUrlMixin, RESTStream):
     """Gmail API stream base."""
 
     source_system = SOURCE_SYSTEM
 
     #: Records are the API resources as returned: keep unknown nested keys rather than drop them.
     records_jsonpath = "$[*]"
-
-    @property
-    @override
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
 
     @cached_property
     @override

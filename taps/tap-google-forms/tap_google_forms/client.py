@@ -7,7 +7,7 @@ import typing as t
 from http import HTTPStatus
 from importlib import resources
 
-from lorchestra_tapkit import ProvenanceMixin, RetryMixin, json_body
+from lorchestra_tapkit import ApiUrlMixin, ProvenanceMixin, RetryMixin, json_body
 from singer_sdk import RESTStream, SchemaDirectory
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.jsonpath import extract_jsonpath
@@ -78,15 +78,10 @@ def _google_error(response: requests.Response) -> str:
     return f"{text}: {message[:300]}" if message else text
 
 
-class GoogleFormsStream(RetryMixin, ProvenanceMixin, RESTStream):
+class GoogleFormsStream(RetryMixin, ProvenanceMixin, ApiUrlMixin, RESTStream):
     """A Google Forms API v1 stream."""
 
     source_system = SOURCE_SYSTEM
-
-    @override
-    @property
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
 
     @override
     @property
