@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,18 @@ def micros(text: str) -> int:
     return int(moment.timestamp()) * 1_000_000
 
 
+#: What a trial counts that must stay 0, named as in the summary. ``state_ahead_of_data``: objects before the
+#: last STATE of the killed run that were not committed.
+FAULTS = (
+    "records_lost",
+    "duplicate_idem_keys",
+    "stale_payloads",
+    "first_seen_changed",
+    "last_seen_wrong",
+    "state_ahead_of_data",
+)
+
+
 @dataclass
 class Trial:
     point: int
@@ -67,24 +80,14 @@ class Trial:
     states_before_kill: int = 0
     resume_from: int = 0
     committed_before_rerun: int = 0
-    state_ahead_of_data: int = 0  # objects before the last STATE that were not committed
     rerun_ok: bool = False
-    lost: int = 0
-    duplicates: int = 0
-    stale_payloads: int = 0
-    first_seen_changed: int = 0
-    last_seen_wrong: int = 0
+    faults: Counter[str] = field(default_factory=Counter)  # of FAULTS: each must stay 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return (
-            self.killed_by_signal
-            and self.rerun_ok
-            and not (self.lost or self.duplicates or self.stale_payloads or self.first_seen_changed)
-            and not (self.last_seen_wrong or self.state_ahead_of_data)
-        )
+        return self.killed_by_signal and self.rerun_ok and not any(self.faults.values())
 
 
 def kill_mid_run(  # noqa: PLR0917
@@ -158,7 +161,7 @@ def run_trial(  # noqa: PLR0917
 
         rows = {r["idem_key"]: r for r in wh.rows()}
         trial.committed_before_rerun = sum(1 for r in rows.values() if r["version"] == 1)
-        trial.state_ahead_of_data = sum(
+        trial.faults["state_ahead_of_data"] = sum(
             1 for o in everything[: trial.resume_from] if rows.get(o.idem_key, {}).get("version") != 1
         )
 
@@ -169,11 +172,11 @@ def run_trial(  # noqa: PLR0917
             trial.notes.append(err.strip().splitlines()[-1][:300] if err.strip() else f"exit {rc}")
 
         total, distinct = wh.counts()
-        trial.duplicates = total - distinct
+        trial.faults["duplicate_idem_keys"] = total - distinct
         rows = {r["idem_key"]: r for r in wh.rows()}
-        trial.lost = sum(1 for o in everything if o.idem_key not in rows)
-        trial.stale_payloads = sum(1 for r in rows.values() if r["version"] != 1)
-        trial.first_seen_changed = sum(
+        trial.faults["records_lost"] = sum(1 for o in everything if o.idem_key not in rows)
+        trial.faults["stale_payloads"] = sum(1 for r in rows.values() if r["version"] != 1)
+        trial.faults["first_seen_changed"] = sum(
             1 for o in old if o.idem_key in rows and rows[o.idem_key]["first_seen"] != micros(T0)
         )
         for pos, obj in enumerate(everything):
@@ -182,9 +185,9 @@ def run_trial(  # noqa: PLR0917
                 continue
             want = micros(T2) if pos >= trial.resume_from else micros(T1)
             if row["last_seen"] != want:
-                trial.last_seen_wrong += 1
+                trial.faults["last_seen_wrong"] += 1
             if pos >= len(old) and row["first_seen"] not in (micros(T1), micros(T2)):
-                trial.first_seen_changed += 1
+                trial.faults["first_seen_changed"] += 1
     finally:
         wh.cleanup()
         trial.seconds = round(time.monotonic() - started, 2)
@@ -233,11 +236,12 @@ def main() -> int:
         for point in range(1, args.points + 1):
             trial = run_trial(args, point, rng, workdir, make_wh, template)
             trials.append(trial)
+            faults = trial.faults
             print(
                 f"[{point:>2}/{args.points}] kill after line {trial.kill_after_line:>5}/{trial.lines} "
                 f"+{trial.extra_delay_ms:>3} ms: STATEs before kill {trial.states_before_kill:>2}, resume at "
-                f"{trial.resume_from:>4}, committed {trial.committed_before_rerun:>4}; lost {trial.lost}, "
-                f"dup {trial.duplicates}, first_seen changed {trial.first_seen_changed}, "
+                f"{trial.resume_from:>4}, committed {trial.committed_before_rerun:>4}; lost {faults['records_lost']}, "
+                f"dup {faults['duplicate_idem_keys']}, first_seen changed {faults['first_seen_changed']}, "
                 f"{'OK' if trial.ok else 'FAIL ' + '; '.join(trial.notes)} ({trial.seconds}s)",
                 flush=True,
             )
@@ -249,12 +253,7 @@ def main() -> int:
         "killed_mid_run": sum(t.killed_by_signal for t in trials),
         "kills_after_a_state": sum(1 for t in trials if t.states_before_kill),
         "objects_per_trial": args.objects + args.new,
-        "records_lost": sum(t.lost for t in trials),
-        "duplicate_idem_keys": sum(t.duplicates for t in trials),
-        "stale_payloads": sum(t.stale_payloads for t in trials),
-        "first_seen_changed": sum(t.first_seen_changed for t in trials),
-        "last_seen_wrong": sum(t.last_seen_wrong for t in trials),
-        "state_ahead_of_data": sum(t.state_ahead_of_data for t in trials),
+        **{fault: sum(t.faults[fault] for t in trials) for fault in FAULTS},
         "reruns_failed": sum(not t.rerun_ok for t in trials),
         "trials_ok": sum(t.ok for t in trials),
     }
