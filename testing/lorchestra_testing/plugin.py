@@ -1,7 +1,9 @@
 """The pytest plugin (entry point ``lorchestra``): fixtures every test folder of the workspace can use.
 
-A tap's test folder defines two fixtures, ``tap_class`` and ``sandbox_app`` (a fresh provider app), and gets
-``sandbox`` (that app served on a free loopback port), ``app``, ``set_faults``, ``run_tap`` and ``run_cli``.
+A tap's test folder defines one fixture, ``tap_under_test`` (a ``taps.TapUnderTest``: the tap, its sandbox and
+its connection config), and gets ``tap_class``, ``sandbox_app`` (a fresh provider app), ``sandbox`` (that app
+served on a free loopback port), ``app``, ``make_config``, ``config``, ``set_faults``, ``run_tap`` and
+``run_cli``.
 ``bigquery_emulator`` is the session's BigQuery emulator endpoint, started on first use.
 """
 
@@ -20,6 +22,29 @@ if t.TYPE_CHECKING:
 
     from lorchestra_sandbox.core import ProviderApp, RunningApp
     from singer_sdk import Tap
+
+
+@pytest.fixture
+def tap_class(tap_under_test: taps.TapUnderTest) -> type[Tap]:
+    return tap_under_test.tap_class
+
+
+@pytest.fixture
+def sandbox_app(tap_under_test: taps.TapUnderTest) -> ProviderApp:
+    """A fresh, seeded provider app for each test."""
+    return tap_under_test.create_app()
+
+
+@pytest.fixture
+def make_config(tap_under_test: taps.TapUnderTest, sandbox: RunningApp) -> Callable[..., dict[str, t.Any]]:
+    """``make_config(*args, **overrides)``: the connection's tap config against ``sandbox`` (fast backoff)."""
+    return lambda *args, **overrides: tap_under_test.connection(sandbox, *args, **overrides)
+
+
+@pytest.fixture
+def config(make_config: Callable[..., dict[str, t.Any]]) -> dict[str, t.Any]:
+    """The default connection's tap config."""
+    return make_config()
 
 
 @pytest.fixture

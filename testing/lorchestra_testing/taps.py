@@ -14,11 +14,24 @@ from pathlib import Path
 import pytest
 
 if t.TYPE_CHECKING:
-    from lorchestra_sandbox.core import RequestLogEntry, RunningApp
+    from collections.abc import Callable
+
+    from lorchestra_sandbox.core import ProviderApp, RequestLogEntry, RunningApp
     from singer_sdk import Tap
 
 #: What a test names when it expects a run to fail: one exception class or several.
 ExpectedError = type[BaseException] | tuple[type[BaseException], ...]
+
+
+@dataclass(frozen=True)
+class TapUnderTest:
+    """What a tap's test folder declares (its ``tap_under_test`` fixture); the plugin derives the rest from it."""
+
+    tap_class: type[Tap]
+    #: A fresh, seeded provider app of the sandbox.
+    create_app: Callable[[], ProviderApp]
+    #: ``connection(running_sandbox, *args, **overrides) -> config``: one of ``lorchestra_testing.connections``.
+    connection: Callable[..., dict[str, t.Any]]
 
 
 @dataclass

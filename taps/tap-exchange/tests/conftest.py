@@ -7,36 +7,19 @@ import typing as t
 import pytest
 from lorchestra_sandbox.graph import GraphApp, create_app
 from lorchestra_testing import connections
+from lorchestra_testing.taps import TapUnderTest
 from tap_exchange.tap import TapExchange
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
 
-    from lorchestra_sandbox.core import RunningApp
 
 MAILBOX = "ben@mensio.example"
 
 
 @pytest.fixture
-def tap_class() -> type[TapExchange]:
-    return TapExchange
-
-
-@pytest.fixture
-def sandbox_app() -> GraphApp:
-    """A freshly seeded Graph sandbox."""
-    return create_app()
-
-
-@pytest.fixture
-def make_config(sandbox: RunningApp) -> Callable[..., dict[str, t.Any]]:
-    """``make_config(connection="exchange-ben-mensio", **overrides)``: tap config tuned for fast tests."""
-    return lambda *args, **overrides: connections.exchange(sandbox, *args, **overrides)
-
-
-@pytest.fixture
-def config(make_config: Callable[..., dict[str, t.Any]]) -> dict[str, t.Any]:
-    return make_config()
+def tap_under_test() -> TapUnderTest:
+    return TapUnderTest(TapExchange, create_app, connections.exchange)
 
 
 @pytest.fixture

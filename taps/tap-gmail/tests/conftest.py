@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import pytest
-from lorchestra_sandbox.gmail import GmailApp, create_app
+from lorchestra_sandbox.gmail import create_app
 from lorchestra_testing import connections
+from lorchestra_testing.taps import TapUnderTest
 from tap_gmail.tap import TapGmail
 
-if t.TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from lorchestra_sandbox.core import RunningApp
-
 
 @pytest.fixture
-def tap_class() -> type[TapGmail]:
-    return TapGmail
-
-
-@pytest.fixture
-def sandbox_app() -> GmailApp:
-    """A fresh, freshly seeded Gmail sandbox for each test."""
-    return create_app()
-
-
-@pytest.fixture
-def make_config(sandbox: RunningApp) -> Callable[..., dict[str, t.Any]]:
-    """``make_config(connection="gmail-acct1", **overrides)``: one connection of the product spec, fast backoff."""
-    return lambda *args, **overrides: connections.gmail(sandbox, *args, **overrides)
+def tap_under_test() -> TapUnderTest:
+    return TapUnderTest(TapGmail, create_app, connections.gmail)

@@ -5,31 +5,18 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from lorchestra_sandbox.forms import FormsApp, create_app
+from lorchestra_sandbox.forms import create_app
 from lorchestra_testing import connections
+from lorchestra_testing.taps import TapUnderTest
 from tap_google_forms.tap import TapGoogleForms
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
 
-    from lorchestra_sandbox.core import RunningApp
-
 
 @pytest.fixture
-def tap_class() -> type[TapGoogleForms]:
-    return TapGoogleForms
-
-
-@pytest.fixture
-def sandbox_app() -> FormsApp:
-    """A freshly seeded Forms sandbox."""
-    return create_app()
-
-
-@pytest.fixture
-def make_config(sandbox: RunningApp) -> Callable[..., dict[str, t.Any]]:
-    """``make_config(connection="google-forms-intake-01", **overrides)``: tap config tuned for fast tests."""
-    return lambda *args, **overrides: connections.google_forms(sandbox, *args, **overrides)
+def tap_under_test() -> TapUnderTest:
+    return TapUnderTest(TapGoogleForms, create_app, connections.google_forms)
 
 
 @pytest.fixture
