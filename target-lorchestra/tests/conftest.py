@@ -49,3 +49,11 @@ def wh(request: pytest.FixtureRequest, tmp_path):
 def duckdb_wh(tmp_path):
     """DuckDB only, for behaviour that exists only there (file paths, file locks)."""
     return DuckDBUnderTest(tmp_path)
+
+
+@pytest.fixture
+def bq(request: pytest.FixtureRequest, bigquery_emulator: str):
+    """BigQuery only (the emulator, a dataset per test), for behaviour that exists only there."""
+    under_test = BigQueryUnderTest(bigquery_emulator, request.node.name)
+    yield under_test
+    under_test.drop()

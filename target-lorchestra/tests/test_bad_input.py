@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from lorchestra_testing.inprocess import run_in_process
-from lorchestra_testing.target import DATA, TARGET, run_target, singer
+from lorchestra_testing.target import DATA, TARGET, failure_line, run_target, singer
 
 BAD = DATA / "bad"
 CATALOGUE: dict[str, dict] = json.loads((BAD / "catalogue.json").read_text())
@@ -285,10 +285,9 @@ def test_unwritable_duckdb_path_is_a_clear_error(duckdb_wh, tmp_path):
         locked_dir.chmod(stat.S_IRWXU)
     assert result.returncode == 1
     assert result.states == []
-    lines = error_lines(result.stderr)
-    assert len(lines) == 1
-    assert "duckdb_path" in lines[0]
-    assert str(path.parent.name) in lines[0]
+    line = failure_line(result)
+    assert "duckdb_path" in line
+    assert str(path.parent.name) in line
     # The warehouse is what failed, so the failure events go to the log instead.
     assert "event_log unavailable" in result.stderr
     assert '"event_type":"job.completed"' in result.stderr

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import http.server
 import io
 import json
-import threading
 
 import pytest
 from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 from lorchestra_testing.bigquery import PROJECT, BigQueryUnderTest, client_for
-from lorchestra_testing.target import DATA, run_target
+from lorchestra_testing.bigquery_auth import service_account_key, token_server
+from lorchestra_testing.target import DATA, failure_line, run_target
 from target_lorchestra.errors import ConfigError
 from target_lorchestra.provenance import Provenance
 from target_lorchestra.tables import EVENT_LOG, RAW_OBJECTS
@@ -26,20 +25,6 @@ from target_lorchestra.warehouse import RawBatch
 from target_lorchestra.warehouse.bigquery import CHECK_JOB_PREFIX, MERGE_JOB_PREFIX, BigQueryWarehouse
 from target_lorchestra.warehouse.bigquery_schema import schema_fields
 from target_lorchestra.warehouse.bigquery_settings import BigQuerySettings
-
-
-@pytest.fixture
-def bq(request: pytest.FixtureRequest, bigquery_emulator: str):
-    under_test = BigQueryUnderTest(bigquery_emulator, request.node.name)
-    yield under_test
-    under_test.drop()
-
-
-def failure_line(result) -> str:
-    lines = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
-    assert len(lines) == 1, result.stderr[-3000:]
-    return lines[0]
-
 
 # -- tables ---------------------------------------------------------------------------------------
 
@@ -195,45 +180,17 @@ def test_credentials_json_that_is_not_json_is_not_echoed(bq, tmp_path):
     assert "SECRETSECRET" not in result.stderr
 
 
-class _RejectingTokenEndpoint(http.server.BaseHTTPRequestHandler):
-    """An OAuth token endpoint that refuses every grant, as Google does for a revoked key."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).encode()
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 def test_rejected_key_is_an_authentication_error_without_the_secret(bq, tmp_path):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    pem = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        .decode()
-    )
-    server = http.server.HTTPServer(("127.0.0.1", 0), _RejectingTokenEndpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        info = service_account(pem, token_uri=f"http://127.0.0.1:{server.server_port}/token")
+    with token_server("refuse") as token_uri:
+        info = service_account_key(token_uri)
         config = {"bigquery": {**bq.config()["bigquery"], "credentials_json": json.dumps(info)}}
         result = run_target(bq, "emails_initial.singer", config=config, tmp_path=tmp_path)
-    finally:
-        server.shutdown()
     assert result.returncode == 1
     assert result.states == []
     line = failure_line(result)
     assert "BigQuery authentication failed" in line
     assert "invalid_grant" in line
-    key_lines = [ln for ln in pem.splitlines() if "PRIVATE KEY" not in ln]
+    key_lines = [ln for ln in info["private_key"].splitlines() if "PRIVATE KEY" not in ln]
     assert not any(ln in result.stderr for ln in key_lines)
     assert bq.tables() == []
 

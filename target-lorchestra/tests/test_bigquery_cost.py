@@ -14,7 +14,7 @@ import pytest
 from google.cloud import bigquery
 from google.cloud.bigquery.job.query import DmlStats
 from lorchestra_testing.bigquery import PROJECT, BigQueryUnderTest, client_for
-from lorchestra_testing.target import run_target
+from lorchestra_testing.target import failure_line, run_target
 from target_lorchestra.errors import ConfigError
 from target_lorchestra.provenance import Provenance
 from target_lorchestra.warehouse import RawBatch
@@ -23,13 +23,6 @@ from target_lorchestra.warehouse.bigquery import CHECK_JOB_PREFIX, MERGE_JOB_PRE
 from target_lorchestra.warehouse.bigquery_settings import BigQuerySettings
 
 PROVENANCE = Provenance("gmail", "gmail-acct1", "email", None)
-
-
-@pytest.fixture
-def bq(request: pytest.FixtureRequest, bigquery_emulator: str):
-    under_test = BigQueryUnderTest(bigquery_emulator, request.node.name)
-    yield under_test
-    under_test.drop()
 
 
 class Recorded:
@@ -208,7 +201,7 @@ def test_a_location_that_contradicts_the_dataset_is_a_clear_error(eu_dataset, tm
     )
     assert result.returncode == 1
     assert result.states == []
-    [line] = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
+    line = failure_line(result)
     assert f"bigquery.location is 'US' but dataset {PROJECT}:{eu_dataset.dataset} is in 'EU'" in line
     assert eu_dataset.tables() == []
 

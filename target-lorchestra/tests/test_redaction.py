@@ -14,7 +14,7 @@ import os
 import subprocess
 
 import pytest
-from lorchestra_testing.bigquery import PROJECT, BigQueryUnderTest
+from lorchestra_testing.bigquery import PROJECT
 from lorchestra_testing.bigquery_auth import (
     CLIENT_SECRET,
     REFRESH_TOKEN,
@@ -23,7 +23,7 @@ from lorchestra_testing.bigquery_auth import (
     token_server,
 )
 from lorchestra_testing.inprocess import run_in_process
-from lorchestra_testing.target import DATA, TARGET, run_target
+from lorchestra_testing.target import DATA, TARGET, failure_line, run_target
 
 DEBUG_ENV = {"LOGLEVEL": "DEBUG", "TARGET_LORCHESTRA_LOG_LEVEL": "DEBUG"}
 LORCHESTRA = str(TARGET).replace("target-lorchestra", "lorchestra")
@@ -61,12 +61,11 @@ def test_secret_quoted_by_the_token_endpoint_is_redacted_by_the_target_cli(duckd
 
     assert result.returncode == 1
     assert result.states == []
-    errors = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
-    assert len(errors) == 1, result.stderr[-3000:]
-    assert "BigQuery authentication failed while checking the dataset: " in errors[0]
-    assert "invalid_grant" in errors[0]
+    error = failure_line(result)
+    assert "BigQuery authentication failed while checking the dataset: " in error
+    assert "invalid_grant" in error
     if padding == 0:
-        assert "refresh token [secret] of client lorchestra-loader:[secret] is revoked" in errors[0]
+        assert "refresh token [secret] of client lorchestra-loader:[secret] is revoked" in error
     assert "Traceback" not in result.stderr
     assert '"event_type":"job.completed"' in result.stderr  # the events, logged: checked below too
     assert_no_secret(result.stdout + result.stderr)
@@ -89,13 +88,6 @@ def test_secret_quoted_by_the_token_endpoint_is_redacted_by_lorchestra_validate(
     assert "refresh token [secret]" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert_no_secret(proc.stdout + proc.stderr)
-
-
-@pytest.fixture
-def bq(request: pytest.FixtureRequest, bigquery_emulator: str):
-    under_test = BigQueryUnderTest(bigquery_emulator, request.node.name)
-    yield under_test
-    under_test.drop()
 
 
 def test_secret_in_an_error_mid_run_is_redacted_in_event_log(bq):

@@ -9,18 +9,15 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
-import threading
 import typing as t
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from lorchestra_testing import bigquery_auth
 from lorchestra_testing.inprocess import run_in_process
-from lorchestra_testing.target import DATA, TARGET, run_target
+from lorchestra_testing.target import DATA, TARGET, failure_line, run_target
 
 DEBUG_ENV = {"LOGLEVEL": "DEBUG", "TARGET_LORCHESTRA_LOG_LEVEL": "DEBUG"}
 LORCHESTRA = str(TARGET).replace("target-lorchestra", "lorchestra")
@@ -28,19 +25,7 @@ LORCHESTRA = str(TARGET).replace("target-lorchestra", "lorchestra")
 
 @pytest.fixture(scope="module")
 def service_account_key() -> dict:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return {
-        "type": "service_account",
-        "project_id": "test-project",
-        "private_key_id": "5e1f0c2d9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
-        "private_key": pem,
-        "client_email": "lorchestra-loader@test-project.iam.gserviceaccount.com",
-        "client_id": "104729104729104729104",
-        "token_uri": "http://127.0.0.1:9/token",  # replaced per test
-    }
+    return bigquery_auth.service_account_key("http://127.0.0.1:9/token")  # token_uri replaced per test
 
 
 def secret_fragments(key: dict) -> list[str]:
@@ -53,30 +38,11 @@ def assert_no_secret(text: str, key: dict) -> None:
     assert leaked == []
 
 
-class _RefusingTokenEndpoint(http.server.BaseHTTPRequestHandler):
-    """Google's answer to a JWT signed by a key it does not know."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).encode()
-        self.send_response(400)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: t.Any) -> None:
-        pass
-
-
 @pytest.fixture
 def token_endpoint() -> t.Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingTokenEndpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    server.shutdown()
-    server.server_close()
+    """Refuses every grant, as Google does for a key it does not know."""
+    with bigquery_auth.token_server("refuse") as url:
+        yield url
 
 
 def bigquery_config(credentials_json: str) -> dict:
@@ -123,9 +89,8 @@ def test_bigquery_credentials_never_leak_on_failure(duckdb_wh, tmp_path, service
 
     assert result.returncode == 1
     assert result.states == []
-    errors = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
-    assert len(errors) == 1, result.stderr[-3000:]
-    assert words in errors[0]
+    error = failure_line(result)
+    assert words in error
     assert "Traceback" not in result.stderr
     assert '"event_type":"job.completed"' in result.stderr  # the events, logged: they must be clean too
     assert_no_secret(result.stdout + result.stderr, key)
@@ -169,9 +134,8 @@ def test_identifiers_from_config_cannot_inject_sql(duckdb_wh, tmp_path, override
 
     assert result.returncode == 1
     assert result.states == []
-    errors = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
-    assert len(errors) == 1, result.stderr[-3000:]
-    assert words in errors[0]
+    error = failure_line(result)
+    assert words in error
     assert "Traceback" not in result.stderr
     assert (duckdb_wh.raw_objects(), len(duckdb_wh.events())) == before  # nothing ran, nothing dropped
 

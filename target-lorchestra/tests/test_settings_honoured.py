@@ -13,8 +13,6 @@ import datetime as dt
 import json
 
 import duckdb
-import pytest
-from lorchestra_testing.bigquery import BigQueryUnderTest
 from lorchestra_testing.bigquery_auth import service_account_key, token_server
 from lorchestra_testing.inprocess import run_in_process
 from lorchestra_testing.target import DATA, EMAIL_SCHEMA, singer
@@ -121,13 +119,6 @@ def test_a_bad_duckdb_memory_limit_is_refused(duckdb_wh):
 
 
 # -- BigQuery ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bq(request: pytest.FixtureRequest, bigquery_emulator: str):
-    under_test = BigQueryUnderTest(bigquery_emulator, request.node.name)
-    yield under_test
-    under_test.drop()
 
 
 def test_bigquery_staging_expiration_reaches_the_request(bq):

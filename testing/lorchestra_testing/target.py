@@ -79,6 +79,13 @@ def run_target(
     return RunResult(proc.returncode, proc.stdout, proc.stderr, states)
 
 
+def failure_line(result: RunResult) -> str:
+    """The one ``target-lorchestra failed:`` line of a failed run's stderr."""
+    lines = [s for s in result.stderr.splitlines() if "target-lorchestra failed:" in s]
+    assert len(lines) == 1, result.stderr[-3000:]
+    return lines[0]
+
+
 #: A gmail ``email`` stream keyed by ``id`` with an integer ``v``: the small scenarios' SCHEMA message.
 EMAIL_SCHEMA = {
     "type": "SCHEMA",
