@@ -52,6 +52,18 @@ def query(env: dict, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+def run_job(meltano_env, job: str, where: str) -> dict:
+    """``meltano run job``; the counts of the newest ``upsert.completed`` event matching ``where``."""
+    result = meltano(meltano_env, "run", job)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [(payload,)] = query(
+        meltano_env,
+        f"SELECT payload FROM event_log WHERE event_type = 'upsert.completed' AND {where} "
+        "ORDER BY created_at DESC LIMIT 1",
+    )
+    return json.loads(payload)
+
+
 @pytest.fixture(scope="module")
 def reingested(sandboxes, meltano_env, tmp_path_factory):
     """`lorchestra reingest`: all fourteen jobs, fresh state, into an empty DuckDB."""
@@ -112,28 +124,14 @@ def test_second_run_of_a_job_pulls_only_what_changed(reingested, sandboxes, melt
     """Incremental state per job: after the backfill, `meltano run` sees only the new and changed objects."""
     gmail = sandboxes["gmail"]
     new_id = gmail.add_message("gmail-acct1", "Reschedule request", "Could we move Thursday's session?")
-    result = meltano(meltano_env, "run", "gmail_ingest_acct1")
-    assert result.returncode == 0, result.stderr[-3000:]
-    [(payload,)] = query(
-        meltano_env,
-        "SELECT payload FROM event_log WHERE event_type = 'upsert.completed' "
-        "AND connection_name = 'gmail-acct1' ORDER BY created_at DESC LIMIT 1",
-    )
-    counts = json.loads(payload)
+    counts = run_job(meltano_env, "gmail_ingest_acct1", "connection_name = 'gmail-acct1'")
     assert (counts["total_records"], counts["inserted"], counts["updated"]) == (1, 1, 0)
     assert query(meltano_env, f"SELECT count(*) FROM raw_objects WHERE external_id = '{new_id}'") == [(1,)]
 
     dataverse = sandboxes["dataverse"]
     contact_id = next(iter(dataverse.tables["contacts"].rows))
     dataverse.update("contacts", contact_id, description="Prefers evening sessions")
-    result = meltano(meltano_env, "run", "dataverse_ingest_contacts")
-    assert result.returncode == 0, result.stderr[-3000:]
-    [(payload,)] = query(
-        meltano_env,
-        "SELECT payload FROM event_log WHERE event_type = 'upsert.completed' "
-        "AND target_object_type = 'contact' ORDER BY created_at DESC LIMIT 1",
-    )
-    counts = json.loads(payload)
+    counts = run_job(meltano_env, "dataverse_ingest_contacts", "target_object_type = 'contact'")
     assert counts["updated"] >= 1
     assert counts["inserted"] == 0
     assert counts["total_records"] < 10  # only the changed page, not the 120 contacts
