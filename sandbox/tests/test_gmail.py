@@ -19,17 +19,14 @@ def gmail():
     running.stop()
 
 
+def refresh(running, refresh_token: str, client_secret: str = CLIENT_SECRET) -> requests.Response:
+    """A refresh-token grant at the sandbox's token endpoint."""
+    data = {"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": client_secret}
+    return requests.post(f"{running.url}/token", data={**data, "refresh_token": refresh_token}, timeout=5)
+
+
 def token(running, account=ACCOUNTS[0]) -> str:
-    response = requests.post(
-        f"{running.url}/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "refresh_token": account.refresh_token,
-        },
-        timeout=5,
-    )
+    response = refresh(running, account.refresh_token)
     response.raise_for_status()
     body = response.json()
     assert body["token_type"] == "Bearer"
@@ -61,22 +58,9 @@ def test_me_is_the_token_owner_and_other_mailboxes_are_denied(gmail):
 
 
 def test_token_endpoint_errors(gmail):
-    bad_client = requests.post(
-        f"{gmail.url}/token",
-        data={"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": "x", "refresh_token": "y"},
-        timeout=5,
-    )
+    bad_client = refresh(gmail, "y", client_secret="x")
     assert (bad_client.status_code, bad_client.json()["error"]) == (401, "invalid_client")
-    bad_grant = requests.post(
-        f"{gmail.url}/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "refresh_token": "1//nope",
-        },
-        timeout=5,
-    )
+    bad_grant = refresh(gmail, "1//nope")
     assert (bad_grant.status_code, bad_grant.json()["error"]) == (400, "invalid_grant")
     assert get(gmail, "/gmail/v1/users/me/profile", "not-a-token").status_code == 401
 

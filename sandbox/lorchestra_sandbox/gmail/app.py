@@ -29,7 +29,7 @@ from lorchestra_sandbox.gmail.seed import (
 from lorchestra_sandbox.google_oauth import GoogleOAuth, ServiceAccount, b64url_decode
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 API = "/gmail/v1/users/<user_id>"
 
@@ -370,16 +370,9 @@ class GmailApp(BatchEndpoint, ProviderApp):
             return self.json({"id": msg.id, "threadId": msg.thread_id, "labelIds": msg.label_ids})
 
     def modify_message(self, request: Request, user_id: str, message_id: str) -> Response:
-        box = self._resolve(request, user_id)
-        if isinstance(box, Response):
-            return box
         body = request.get_json(silent=True) or {}
-        with self.lock:
-            msg = self._message(box, message_id)
-            if isinstance(msg, Response):
-                return msg
-            box.modify(message_id, body.get("addLabelIds", []), body.get("removeLabelIds", []))
-            return self.json(msg.resource("minimal"))
+        add, remove = body.get("addLabelIds", []), body.get("removeLabelIds", [])
+        return self._relabel(request, user_id, message_id, add, remove)
 
     def trash_message(self, request: Request, user_id: str, message_id: str) -> Response:
         return self._relabel(request, user_id, message_id, ["TRASH"], ["INBOX"])
@@ -388,26 +381,29 @@ class GmailApp(BatchEndpoint, ProviderApp):
         return self._relabel(request, user_id, message_id, [], ["TRASH"])
 
     def _relabel(self, request: Request, user_id: str, message_id: str, add: list[str], remove: list[str]) -> Response:
-        box = self._resolve(request, user_id)
-        if isinstance(box, Response):
-            return box
-        with self.lock:
-            msg = self._message(box, message_id)
-            if isinstance(msg, Response):
-                return msg
+        def relabel(box: Mailbox, msg: StoredMessage) -> Response:
             box.modify(message_id, add, remove)
             return self.json(msg.resource("minimal"))
 
+        return self._on_message(request, user_id, message_id, relabel)
+
     def delete_msg(self, request: Request, user_id: str, message_id: str) -> Response:
+        def delete(box: Mailbox, _msg: StoredMessage) -> Response:
+            box.delete(message_id)
+            return Response(status=204)
+
+        return self._on_message(request, user_id, message_id, delete)
+
+    def _on_message(
+        self, request: Request, user_id: str, message_id: str, change: Callable[[Mailbox, StoredMessage], Response]
+    ) -> Response:
+        """``change(box, message)`` under the lock, once the mailbox and the message are found (else their error)."""
         box = self._resolve(request, user_id)
         if isinstance(box, Response):
             return box
         with self.lock:
             msg = self._message(box, message_id)
-            if isinstance(msg, Response):
-                return msg
-            box.delete(message_id)
-        return Response(status=204)
+            return msg if isinstance(msg, Response) else change(box, msg)
 
 
 def create_app() -> GmailApp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import threading
@@ -12,7 +13,7 @@ from lorchestra_sandbox.graph.seed import fake_fields
 from lorchestra_sandbox.graph.wire import render_message
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 
 class MailboxEdits:
@@ -71,38 +72,40 @@ class MailboxEdits:
         msg = f"no message {message_id!r} in {box.upn}"
         raise KeyError(msg)
 
-    def update_message(self, mailbox: str, message_id: str, **changes: t.Any) -> None:
-        """Change properties of a message (e.g. ``isRead=True``, ``categories=[...]``)."""
+    @contextlib.contextmanager
+    def _editing(self, mailbox: str, message_id: str) -> Iterator[tuple[Mailbox, Message, str]]:
+        """One edit of a message, one tick: yields (mailbox, message, now); the message then changes at this tick."""
         with self.lock:
             box = self.mailboxes[mailbox.lower()]
             message = self._find(box, message_id)
             seq, now = self._tick(box)
+            yield box, message, now
+            message.seq = seq
+
+    @staticmethod
+    def _leave_folder(box: Mailbox, message: Message) -> None:
+        """Delta rounds of the folder the message leaves report it as ``@removed``."""
+        if message.folder:
+            box.tombstones.append(Tombstone(message.folder, message.key, box.seq))
+
+    def update_message(self, mailbox: str, message_id: str, **changes: t.Any) -> None:
+        """Change properties of a message (e.g. ``isRead=True``, ``categories=[...]``)."""
+        with self._editing(mailbox, message_id) as (_, message, now):
             message.fields.update(changes)
             message.fields["lastModifiedDateTime"] = now
-            message.seq = seq
 
     def move_message(self, mailbox: str, message_id: str, folder: str) -> None:
         """Move a message: its default id changes, its immutable id does not."""
-        with self.lock:
-            box = self.mailboxes[mailbox.lower()]
-            message = self._find(box, message_id)
-            seq, now = self._tick(box)
-            if message.folder:
-                box.tombstones.append(Tombstone(message.folder, message.key, seq))
+        with self._editing(mailbox, message_id) as (box, message, now):
+            self._leave_folder(box, message)
             message.folder = self._folder_key(box, folder)
             message.fields["lastModifiedDateTime"] = now
-            message.seq = seq
 
     def delete_message(self, mailbox: str, message_id: str) -> None:
         """Hard-delete a message (delta rounds report it as ``@removed``)."""
-        with self.lock:
-            box = self.mailboxes[mailbox.lower()]
-            message = self._find(box, message_id)
-            seq, _ = self._tick(box)
-            if message.folder:
-                box.tombstones.append(Tombstone(message.folder, message.key, seq))
+        with self._editing(mailbox, message_id) as (box, message, _):
+            self._leave_folder(box, message)
             message.folder = None
-            message.seq = seq
 
     def deny(self, mailbox: str, denied: bool = True) -> None:
         """Make the mailbox answer 403 ErrorAccessDenied (application permission missing)."""
