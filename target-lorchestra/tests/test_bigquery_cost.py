@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 
 import pytest
 from google.cloud import bigquery
@@ -43,7 +44,9 @@ class Recorded:
         return [b["configuration"]["query"] for b in self.bodies if b["jobReference"]["jobId"].startswith(prefix)]
 
 
-def open_recorded(bq: BigQueryUnderTest, **settings) -> tuple[BigQueryWarehouse, Recorded]:
+@contextlib.contextmanager
+def open_recorded(bq: BigQueryUnderTest, **settings) -> Iterator[tuple[BigQueryWarehouse, Recorded]]:
+    """The warehouse open on ``bq`` (``settings`` added to its config), recording every request; closed after."""
     client = client_for(bq.endpoint)
     recorded = Recorded(client)
     config = bq.config()
@@ -55,7 +58,10 @@ def open_recorded(bq: BigQueryUnderTest, **settings) -> tuple[BigQueryWarehouse,
         backoff_seconds=0.01,
     )
     warehouse.open()
-    return warehouse, recorded
+    try:
+        yield warehouse, recorded
+    finally:
+        warehouse.close()
 
 
 def batch(*rows: tuple[str, int]) -> RawBatch:
@@ -74,11 +80,8 @@ def parameters(query: dict) -> dict[str, str]:
 
 
 def test_a_batch_of_new_keys_is_merged_by_an_insert_only_statement(bq):
-    warehouse, recorded = open_recorded(bq)
-    try:
+    with open_recorded(bq) as (warehouse, recorded):
         counts = warehouse.merge(batch(("a", 1), ("b", 1)))
-    finally:
-        warehouse.close()
     assert (counts.inserted, counts.updated) == (2, 0)
     [check] = recorded.queries(CHECK_JOB_PREFIX)
     [merge] = recorded.queries(MERGE_JOB_PREFIX)
@@ -108,13 +111,10 @@ def test_a_batch_of_new_keys_is_merged_by_an_insert_only_statement(bq):
 
 
 def test_the_update_clause_is_sent_only_when_a_stored_key_is_replaced(bq):
-    warehouse, recorded = open_recorded(bq)
-    try:
+    with open_recorded(bq) as (warehouse, recorded):
         warehouse.merge(batch(("a", 1), ("b", 1)))
         stale = warehouse.merge(batch(("a", 0)))  # an older replay: nothing to update
         newer = warehouse.merge(batch(("a", 5), ("c", 5)))
-    finally:
-        warehouse.close()
     assert (stale.inserted, stale.updated, stale.skipped_stale) == (0, 0, 1)
     assert (newer.inserted, newer.updated, newer.skipped_stale) == (1, 1, 0)
     merges = [q["query"] for q in recorded.queries(MERGE_JOB_PREFIX)]
@@ -140,11 +140,8 @@ def test_counts_come_from_the_jobs_dml_stats_when_reported(bq, monkeypatch):
         "dml_stats",
         property(lambda job: reported.pop(0) if job.job_id.startswith(MERGE_JOB_PREFIX) else None),
     )
-    warehouse, recorded = open_recorded(bq)
-    try:
+    with open_recorded(bq) as (warehouse, recorded):
         counts = warehouse.merge(batch(("a", 1), ("b", 1)))
-    finally:
-        warehouse.close()
     assert (counts.inserted, counts.updated) == (1, 1)
     assert reported == []
     assert ["WHEN MATCHED" in q["query"] for q in recorded.queries(MERGE_JOB_PREFIX)] == [False, True]
@@ -155,15 +152,12 @@ def test_counts_come_from_the_jobs_dml_stats_when_reported(bq, monkeypatch):
 
 def test_a_fresh_staging_table_every_n_loads(bq, monkeypatch):
     monkeypatch.setattr(bigquery_module, "STAGING_LOADS_PER_TABLE", 2)
-    warehouse, _ = open_recorded(bq)
-    try:
+    with open_recorded(bq) as (warehouse, _):
         for i in range(5):
             warehouse.merge(batch((f"k{i}", i)))
         staging = [ref.table_id for ref in warehouse.staging_tables]
         assert len(staging) == 3 == len(set(staging))
         assert set(staging) <= set(bq.tables())
-    finally:
-        warehouse.close()
     assert bq.tables() == ["event_log", "raw_objects"]  # every staging table deleted on success
     assert len(bq.raw_objects()) == 5
 
@@ -183,11 +177,8 @@ def eu_dataset(bigquery_emulator: str):
 
 
 def test_jobs_run_in_the_datasets_location_when_none_is_configured(eu_dataset):
-    warehouse, recorded = open_recorded(eu_dataset)
-    try:
+    with open_recorded(eu_dataset) as (warehouse, recorded):
         warehouse.merge(batch(("a", 1)))
-    finally:
-        warehouse.close()
     locations = {b["jobReference"].get("location") for b in recorded.bodies}
     assert locations == {"EU"}
 
@@ -207,7 +198,7 @@ def test_a_location_that_contradicts_the_dataset_is_a_clear_error(eu_dataset, tm
 
 
 def test_a_matching_location_is_accepted_in_any_case(eu_dataset):
-    warehouse, _ = open_recorded(eu_dataset, location="eu")
-    warehouse.close()
+    with open_recorded(eu_dataset, location="eu"):
+        pass  # opening checks the dataset's location
     with pytest.raises(ConfigError, match=r"bigquery\.merge_retry_minutes"):
         BigQuerySettings.from_config({"bigquery": {"dataset": "d", "merge_retry_minutes": "soon"}})
