@@ -144,26 +144,27 @@ class GraphStream(RetryMixin, ProvenanceMixin, ApiUrlMixin, RESTStream):
         self._unauthorized_in_a_row = 0
         if is_sync_state_expired(response):
             raise SyncStateExpiredError(self.response_error_message(response))
-        if status == HTTPStatus.FORBIDDEN:
-            msg = (
-                f"{self.response_error_message(response)}. The app registration may not read mailbox "
-                f"{self.config['mailbox']!r}: grant the Mail.Read application permission with admin "
-                "consent and check any application access policy scoping the app to some mailboxes."
-            )
-            raise FatalAPIError(msg)
-        if status == HTTPStatus.NOT_FOUND:
-            msg = (
-                f"{self.response_error_message(response)}. Check the mailbox setting "
-                f"({self.config['mailbox']!r} must be a user principal name or user id of tenant "
-                "tenant_id with an Exchange Online mailbox) and the folders setting."
-            )
-            raise FatalAPIError(msg)
+        hint = self._what_to_check(status)
+        if hint:
+            raise FatalAPIError(f"{self.response_error_message(response)}. {hint}")
         super().validate_response(response)
         try:
             json_body(response)
         except ValueError as exc:
             msg = f"Incomplete or invalid JSON from {urlparse(response.url).path} (HTTP {status})"
             raise RetriableAPIError(msg, response) from exc
+
+    def _what_to_check(self, status: int) -> str | None:
+        """What the operator must fix when Graph refuses the mailbox (None: not a mailbox problem)."""
+        mailbox = self.config["mailbox"]
+        hints: dict[int, str] = {
+            HTTPStatus.FORBIDDEN: f"The app registration may not read mailbox {mailbox!r}: grant the Mail.Read "
+            "application permission with admin consent and check any application access policy scoping the app "
+            "to some mailboxes.",
+            HTTPStatus.NOT_FOUND: f"Check the mailbox setting ({mailbox!r} must be a user principal name or user id "
+            "of tenant tenant_id with an Exchange Online mailbox) and the folders setting.",
+        }
+        return hints.get(status)
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
