@@ -33,20 +33,10 @@ query ($statuses: [RunStatus!]) {
     ... on PythonError { message }
   }
 }"""
-STOP = """
-mutation ($id: String!) {
-  stopRunningSchedule(id: $id) {
-    ... on ScheduleStateResult { scheduleState { status } }
-    ... on PythonError { message }
-  }
-}"""
-START = """
-mutation ($selector: ScheduleSelector!) {
-  startSchedule(scheduleSelector: $selector) {
-    ... on ScheduleStateResult { scheduleState { status } }
-    ... on PythonError { message }
-  }
-}"""
+#: What both schedule mutations answer: the schedule's new state, or Dagster's error.
+STATE_OR_ERROR = "{ ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } }"
+STOP = f"mutation ($id: String!) {{ stopRunningSchedule(id: $id) {STATE_OR_ERROR} }}"
+START = f"mutation ($selector: ScheduleSelector!) {{ startSchedule(scheduleSelector: $selector) {STATE_OR_ERROR} }}"
 
 
 class GraphQLError(RuntimeError):
