@@ -3,11 +3,11 @@
 Each job runs as ``meltano run --full-refresh JOB`` (a full backfill that ignores, then replaces, the job's
 saved state) with ``MELTANO_RUN_ID`` set to a new UUID per attempt: Meltano uses it as its run id and the target
 uses it as the ``correlation_id`` of its events, so the counts of each job are read back from event_log
-exactly. Every run id of one re-ingest carries the re-ingest's id (``job_run_id``), so ``--resume`` finds
-the latest re-ingest and the jobs that completed in it from event_log alone, on any machine and on either
-warehouse. The warehouse the report reads (``--duckdb-path`` or ``--config``) is handed to every job as
-the target's ``TARGET_LORCHESTRA_*`` environment variables, which Meltano puts above meltano.yml, so the
-jobs write where the report reads.
+exactly (run_counts.py). Every run id of one re-ingest carries the re-ingest's id (``job_run_id``), so
+``--resume`` finds the latest re-ingest and the jobs that completed in it from event_log alone, on any
+machine and on either warehouse. The warehouse the report reads (``--duckdb-path`` or ``--config``) is
+handed to every job as the target's ``TARGET_LORCHESTRA_*`` environment variables, which Meltano puts
+above meltano.yml, so the jobs write where the report reads.
 """
 
 from __future__ import annotations
