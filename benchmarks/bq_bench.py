@@ -47,12 +47,15 @@ MIN_PER_TABLE = 10 * 10**6
 CONNECTIONS = 14
 
 
-def modelled_flush_bytes(table_bytes: float, batch_bytes: float, *, design: str, updates: bool) -> float:
+def modelled_flush_bytes(
+    table_bytes: float, batch_bytes: float, *, design: str, updates: bool, compare_payloads: bool = False
+) -> float:
     """Bytes billed for one flush of ``batch_bytes`` of payload into a ``table_bytes`` raw_objects.
 
     The docs' rule for non-partitioned tables: an INSERT-only MERGE bills q (what it reads); a MERGE with
     an UPDATE clause bills q + t, t = the whole table. Block pruning on the clustering columns is taken
     as reaching one connection's share (1/14) of the small columns; the docs promise no pruning of t.
+    ``compare_payloads``: the key check of ``last_seen_refresh_hours`` also reads that share's payloads.
     """
     rows = table_bytes / (PAYLOAD_BYTES + OTHER_BYTES)
     staged = batch_bytes * (PAYLOAD_BYTES + OTHER_BYTES) / PAYLOAD_BYTES
@@ -62,24 +65,31 @@ def modelled_flush_bytes(table_bytes: float, batch_bytes: float, *, design: str,
         merge = max(MIN_PER_TABLE, staged) + max(MIN_PER_TABLE, rows * KEY_LAST_SEEN) + table_bytes
         return count + merge
     share = rows / CONNECTIONS
-    check = max(MIN_PER_TABLE, staged_keys) + max(MIN_PER_TABLE, share * (KEY_LAST_SEEN + 34))
+    if compare_payloads:
+        check = max(MIN_PER_TABLE, staged) + max(MIN_PER_TABLE, share * (KEY_LAST_SEEN + 34 + PAYLOAD_BYTES))
+    else:
+        check = max(MIN_PER_TABLE, staged_keys) + max(MIN_PER_TABLE, share * (KEY_LAST_SEEN + 34))
     merge = max(MIN_PER_TABLE, staged) + max(MIN_PER_TABLE, share * KEY_CLUSTER)
     return check + merge + (table_bytes if updates else 0)
 
 
 def print_cost_model() -> None:
     print("\n## bigquery: modelled bytes billed per flush (on-demand; docs' DML rules)\n")
-    print("| raw_objects | batch | before (every flush) | after, insert-only flush | after, flush with updates |")
-    print("|-------------|-------|----------------------|--------------------------|---------------------------|")
+    print(
+        "| raw_objects | batch | before (every flush) | after, insert-only flush "
+        "| after, unchanged re-send (last_seen_refresh_hours) | after, flush with updates |"
+    )
+    print("|---|---|---|---|---|---|")
     for table_gb in (1, 10, 100):
         for batch_mb in (1, 8, 64):
             t, b = table_gb * GiB, batch_mb * MiB
             before = modelled_flush_bytes(t, b, design="before", updates=True)
             insert_only = modelled_flush_bytes(t, b, design="after", updates=False)
+            resend = modelled_flush_bytes(t, b, design="after", updates=False, compare_payloads=True)
             with_updates = modelled_flush_bytes(t, b, design="after", updates=True)
             print(
                 f"| {table_gb:>8} GB | {batch_mb:>2} MB | {before / GiB:>17.2f} GiB | {insert_only / MiB:>20.0f} MiB "
-                f"| {with_updates / GiB:>21.2f} GiB |"
+                f"| {resend / MiB:>20.0f} MiB | {with_updates / GiB:>21.2f} GiB |"
             )
 
 

@@ -25,6 +25,7 @@ from target_lorchestra.tables import SYSTEM_SOURCE, event_row
 
 if t.TYPE_CHECKING:
     from target_lorchestra.provenance import Provenance
+    from target_lorchestra.warehouse import MergeCounts
 
 logger = logging.getLogger("target-lorchestra.events")
 
@@ -61,6 +62,7 @@ class StreamTally:
     batches: int = 0
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0  # copies equal to the stored row, left alone (last_seen_refresh_hours)
     skipped_stale: int = 0
     duplicates_collapsed: int = 0
     merge_seconds: float = 0.0
@@ -160,20 +162,19 @@ class Telemetry:
     def record_read(self, stream: str) -> None:
         self.streams[stream].records += 1
 
-    def upsert_merged(
-        self, stream: str, *, rows: int, distinct: int, inserted: int, updated: int, seconds: float, retries: int
-    ) -> None:
+    def upsert_merged(self, stream: str, counts: MergeCounts, *, seconds: float) -> None:
         tally = self.streams[stream]
         if not tally.upsert_started:
             tally.upsert_started = True
             self.emit("upsert.started", provenance=tally.provenance, payload={})
         tally.batches += 1
-        tally.inserted += inserted
-        tally.updated += updated
-        tally.skipped_stale += distinct - inserted - updated
-        tally.duplicates_collapsed += rows - distinct
+        tally.inserted += counts.inserted
+        tally.updated += counts.updated
+        tally.unchanged += counts.unchanged
+        tally.skipped_stale += counts.skipped_stale
+        tally.duplicates_collapsed += counts.rows - counts.distinct
         tally.merge_seconds += seconds
-        tally.merge_retries += retries
+        tally.merge_retries += counts.retries
 
     def upsert_failed(self, stream: str, *, batch_records: int, error: str) -> None:
         tally = self.streams[stream]
@@ -208,7 +209,12 @@ class Telemetry:
                 continue
             tally.finished = True
             if tally.upsert_started:
-                self.emit("upsert.completed", provenance=tally.provenance, payload=self.upsert_payload(tally))
+                self.emit(
+                    "upsert.completed",
+                    provenance=tally.provenance,
+                    payload=self.upsert_payload(tally),
+                    schema_version="1-0-1",  # 1-0-1 adds ``unchanged``
+                )
             self.emit(
                 "ingest.completed",
                 provenance=tally.provenance,
@@ -240,6 +246,7 @@ class Telemetry:
             "total_records": tally.records,
             "inserted": tally.inserted,
             "updated": tally.updated,
+            "unchanged": tally.unchanged,
             "skipped_stale": tally.skipped_stale,
             "duplicates_collapsed": tally.duplicates_collapsed,
             "batch_count": tally.batches,

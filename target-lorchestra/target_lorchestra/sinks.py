@@ -112,15 +112,7 @@ class RawObjectsSink(Sink):
             message = f"MERGE failed: {text.splitlines()[0][:300]}"
             self._target.telemetry.upsert_failed(self.stream_name, batch_records=len(batch), error=message)
             raise WarehouseError(f"stream {self.stream_name!r}: {message}") from exc
-        self._target.telemetry.upsert_merged(
-            self.stream_name,
-            rows=counts.rows,
-            distinct=counts.distinct,
-            inserted=counts.inserted,
-            updated=counts.updated,
-            seconds=time.monotonic() - started,
-            retries=counts.retries,
-        )
+        self._target.telemetry.upsert_merged(self.stream_name, counts, seconds=time.monotonic() - started)
 
 
 def _seen_at_us(extracted_at: object) -> int:

@@ -121,6 +121,17 @@ class TargetLorchestra(Target):
             description="Payload megabytes per MERGE, per stream; whichever limit is reached first flushes.",
         ),
         th.Property(
+            "last_seen_refresh_hours",
+            th.NumberType(minimum=0, maximum=8784),
+            default=0,
+            title="last_seen refresh (hours)",
+            description=(
+                "A record equal to the stored object (payload and schema_ref) rewrites it only when the stored "
+                "last_seen is older than this; 0 rewrites every copy, so last_seen is exact. On BigQuery each "
+                "rewrite is billed for the whole raw_objects table (setup/bigquery-setup.md, section 7)."
+            ),
+        ),
+        th.Property(
             "validate_records",
             th.BooleanType,
             default=False,

@@ -50,7 +50,9 @@ class Recorded:
         return [b["configuration"]["query"] for b in self.bodies if b["jobReference"]["jobId"].startswith(prefix)]
 
 
-def open_recorded(bq: BigQueryUnderTest, **settings) -> tuple[BigQueryWarehouse, Recorded]:
+def open_recorded(
+    bq: BigQueryUnderTest, *, last_seen_refresh_us: int = 0, **settings
+) -> tuple[BigQueryWarehouse, Recorded]:
     client = client_for(bq.endpoint)
     recorded = Recorded(client)
     config = bq.config()
@@ -60,6 +62,7 @@ def open_recorded(bq: BigQueryUnderTest, **settings) -> tuple[BigQueryWarehouse,
         {"raw_objects": "raw_objects", "event_log": "event_log"},
         client=client,
         backoff_seconds=0.01,
+        last_seen_refresh_us=last_seen_refresh_us,
     )
     warehouse.open()
     return warehouse, recorded
@@ -155,6 +158,38 @@ def test_counts_come_from_the_jobs_dml_stats_when_reported(bq, monkeypatch):
     assert (counts.inserted, counts.updated) == (1, 1)
     assert reported == []
     assert ["WHEN MATCHED" in q["query"] for q in recorded.queries(MERGE_JOB_PREFIX)] == [False, True]
+
+
+def test_unchanged_copies_within_last_seen_refresh_hours_send_no_update_clause(bq):
+    """The form jobs re-send what is stored on every run. With ``last_seen_refresh_hours`` such copies are
+    found by the key check (which then also reads the payloads, of this connection's blocks only) and the
+    MERGE stays insert-only: billed for what it reads, not for the whole table."""
+    hour = 3_600_000_000
+    warehouse, recorded = open_recorded(bq, last_seen_refresh_us=24 * hour)
+    try:
+        warehouse.merge(batch(("a", 1), ("b", 1)))
+        resent = warehouse.merge(batch(("a", 2 * hour), ("b", 2 * hour), ("c", 2 * hour)))
+        later = warehouse.merge(batch(("a", 26 * hour)))  # stored last_seen is 26 h old now
+    finally:
+        warehouse.close()
+    assert (resent.inserted, resent.updated, resent.unchanged, resent.skipped_stale) == (1, 0, 2, 0)
+    assert (later.inserted, later.updated, later.unchanged) == (0, 1, 0)
+    merges = [q["query"] for q in recorded.queries(MERGE_JOB_PREFIX)]
+    assert ["WHEN MATCHED" in q for q in merges] == [False, False, True]
+    checks = recorded.queries(CHECK_JOB_PREFIX)
+    raw = f"`{PROJECT}.{bq.dataset}.raw_objects`"
+    assert all(q["query"].count(raw) == 1 and "t.payload" in q["query"] for q in checks)
+    assert all(
+        "WHERE source_system = @source_system AND connection_name = @connection_name "
+        "AND object_type = @object_type" in q["query"]
+        for q in checks
+    )
+    assert parameters(checks[0])["last_seen_refresh_us"] == str(24 * hour)
+    assert {r["external_id"]: r["last_seen"].timestamp() * 1e6 for r in bq.raw_objects()} == {
+        "a": 26 * hour,
+        "b": 1,
+        "c": 2 * hour,
+    }
 
 
 # -- item 3: staging tables stay far from 1,500 modifications a day ---------------------------------

@@ -35,7 +35,7 @@ def test_successful_run_event_sequence(wh, tmp_path):
     assert contact_done["payload"]["updated"] == 0
     assert contact_done["payload"]["batch_count"] == 1
     assert contact_done["payload"]["duration_seconds"] >= 0
-    assert contact_done["event_schema_ref"] == "iglu:com.mensio.event/upsert_completed/jsonschema/1-0-0"
+    assert contact_done["event_schema_ref"] == "iglu:com.mensio.event/upsert_completed/jsonschema/1-0-1"
     assert events[-1]["payload"]["records"] == 3
     assert_valid(events)
 

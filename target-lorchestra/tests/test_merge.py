@@ -142,3 +142,66 @@ def test_rerunning_the_same_input_is_idempotent(wh, tmp_path):
     first = wh.raw_objects()
     ok(run_target(wh, "emails_initial.singer", tmp_path=tmp_path))
     assert wh.raw_objects() == first  # same time_extracted: rows rewritten with identical values
+
+
+def _resend(time_extracted: str, *, changed: str | None = None) -> str:
+    """emails_initial.singer's records sent again at ``time_extracted``; ``changed`` gets a new snippet."""
+    lines = (DATA / "emails_initial.singer").read_text().splitlines()
+    out = []
+    for line in lines:
+        message = json.loads(line)
+        if message["type"] == "RECORD":
+            message["time_extracted"] = time_extracted
+            if message["record"]["id"] == changed:
+                message["record"]["snippet"] = "Appointment moved to Tuesday"
+        out.append(json.dumps(message))
+    return "\n".join(out) + "\n"
+
+
+def _last_upsert(wh) -> dict:
+    return [e for e in wh.events() if e["event_type"] == "upsert.completed"][-1]["payload"]
+
+
+def test_an_unchanged_copy_rewrites_nothing_within_last_seen_refresh_hours(wh, tmp_path):
+    """With ``last_seen_refresh_hours``, a copy equal to the stored object (payload and schema_ref) is left
+    alone while the stored last_seen is that recent: on BigQuery a rewrite is billed for the whole table."""
+    config = {"last_seen_refresh_hours": 24}
+    assert run_in_process(wh, DATA / "emails_initial.singer", config=config).returncode == 0
+    changed = "18c5a7b2e3f4d5c7"
+    ok(run_target(wh, _resend("2024-05-01T20:00:00Z", changed=changed), config=config, tmp_path=tmp_path))
+    rows = {r["external_id"]: r for r in wh.raw_objects()}
+    assert rows[changed]["payload"]["snippet"] == "Appointment moved to Tuesday"
+    assert rows[changed]["last_seen"] == ts("2024-05-01T20:00:00Z")
+    for unchanged in ("18c5a7b2e3f4d5c6", "18c5a7b2e3f4d5c8"):
+        assert rows[unchanged]["last_seen"] == ts("2024-05-01T10:00:00Z")
+    counts = _last_upsert(wh)
+    assert (counts["inserted"], counts["updated"], counts["unchanged"], counts["skipped_stale"]) == (0, 1, 2, 0)
+    assert counts["total_records"] == 3
+
+    # Once the stored last_seen is older than the window, an unchanged copy refreshes it.
+    assert run_in_process(wh, _resend("2024-05-02T10:00:01Z", changed=changed), config=config).returncode == 0
+    rows = {r["external_id"]: r for r in wh.raw_objects()}
+    assert rows["18c5a7b2e3f4d5c6"]["last_seen"] == ts("2024-05-02T10:00:01Z")
+    assert rows[changed]["last_seen"] == ts("2024-05-01T20:00:00Z")  # seen 14 h ago: still fresh
+    assert rows["18c5a7b2e3f4d5c6"]["first_seen"] == ts("2024-05-01T10:00:00Z")
+    counts = _last_upsert(wh)
+    assert (counts["updated"], counts["unchanged"]) == (2, 1)
+
+
+def test_by_default_every_copy_refreshes_last_seen(wh, tmp_path):
+    assert run_in_process(wh, DATA / "emails_initial.singer").returncode == 0
+    ok(run_target(wh, _resend("2024-05-01T10:30:00Z"), tmp_path=tmp_path))
+    assert {r["last_seen"] for r in wh.raw_objects()} == {ts("2024-05-01T10:30:00Z")}
+    counts = _last_upsert(wh)
+    assert (counts["updated"], counts["unchanged"]) == (3, 0)
+
+
+def test_a_new_schema_ref_is_a_change(wh, tmp_path):
+    config = {"last_seen_refresh_hours": 24}
+    assert run_in_process(wh, DATA / "emails_initial.singer", config=config).returncode == 0
+    text = _resend("2024-05-01T11:00:00Z").replace(
+        '"x-lorchestra": {', '"x-lorchestra": {"schema_ref": "iglu:com.mensio.raw/raw_gmail_email/jsonschema/1-0-1", '
+    )
+    ok(run_target(wh, text, config=config, tmp_path=tmp_path))
+    assert {r["schema_ref"] for r in wh.raw_objects()} == {"iglu:com.mensio.raw/raw_gmail_email/jsonschema/1-0-1"}
+    assert _last_upsert(wh)["updated"] == 3

@@ -50,6 +50,16 @@ def test_load_method_upsert_is_accepted(duckdb_wh: DuckDBUnderTest, tmp_path: Pa
     assert [r["external_id"] for r in duckdb_wh.raw_objects()] == ["1"]
 
 
+@pytest.mark.parametrize("hours", [-1, "a day"])
+def test_a_bad_last_seen_refresh_hours_is_refused(duckdb_wh: DuckDBUnderTest, tmp_path: Path, hours: object) -> None:
+    config = {**PROVENANCE, "last_seen_refresh_hours": hours}
+    result = run_target(duckdb_wh, ONE_RECORD, config=config, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "last_seen_refresh_hours" in result.stderr
+    assert result.states == []
+    assert duckdb_wh.raw_objects() == []
+
+
 def test_add_record_metadata_true_is_refused(duckdb_wh: DuckDBUnderTest, tmp_path: Path) -> None:
     result = run_target(duckdb_wh, ONE_RECORD, config={**PROVENANCE, "add_record_metadata": True}, tmp_path=tmp_path)
     assert result.returncode != 0

@@ -4,7 +4,9 @@ A back end takes a ``RawBatch`` (one stream's records as columns) and MERGEs it 
 duplicates of an idem_key within the batch collapse to the newest (latest ``seen_at``, then latest
 arrival); a new key is inserted with ``first_seen = last_seen = seen_at``; a known key whose stored
 ``last_seen`` is not newer than the incoming ``seen_at`` gets the new payload, schema_ref and last_seen
-and keeps first_seen; an older replay changes nothing. It returns exact counts.
+and keeps first_seen; an older replay changes nothing. With ``last_seen_refresh_hours`` (off by default) a
+copy equal to the stored row (payload and schema_ref) whose stored ``last_seen`` is at most that old changes
+nothing either: it is counted ``unchanged``. It returns exact counts.
 """
 
 from __future__ import annotations
@@ -129,11 +131,12 @@ class MergeCounts:
     distinct: int
     inserted: int
     updated: int
+    unchanged: int = 0  # stored copies left alone under last_seen_refresh_hours
     retries: int = 0
 
     @property
     def skipped_stale(self) -> int:
-        return self.distinct - self.inserted - self.updated
+        return self.distinct - self.inserted - self.updated - self.unchanged
 
 
 class Warehouse(t.Protocol):
@@ -204,6 +207,7 @@ def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) 
             tables=tables,
             lock_timeout_seconds=float(config.get("lock_timeout_seconds", 30)),
             memory_limit=config.get("duckdb_memory_limit") or DEFAULT_DUCKDB_MEMORY_LIMIT,
+            last_seen_refresh_us=last_seen_refresh_us(config),
         )
     elif kind == "bigquery":
         from target_lorchestra.warehouse.bigquery import BigQueryWarehouse
@@ -216,6 +220,14 @@ def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) 
     else:
         warehouse.connect()
     return warehouse
+
+
+def last_seen_refresh_us(config: t.Mapping[str, t.Any]) -> int:
+    """``last_seen_refresh_hours`` in microseconds (0: every copy rewrites the stored row)."""
+    hours = config.get("last_seen_refresh_hours") or 0
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 <= hours <= 24 * 366:
+        raise ConfigError(f"last_seen_refresh_hours must be a number of hours from 0 to 8784, got {hours!r}")
+    return round(hours * 3_600_000_000)
 
 
 DEFAULT_DUCKDB_PATH = "output/lorchestra.duckdb"

@@ -46,7 +46,13 @@ from typing_extensions import override
 
 from target_lorchestra.errors import WarehouseError
 from target_lorchestra.tables import TABLES
-from target_lorchestra.warehouse import MergeCounts, RawBatch, checked_identifier, with_tables
+from target_lorchestra.warehouse import (
+    MergeCounts,
+    RawBatch,
+    checked_identifier,
+    last_seen_refresh_us,
+    with_tables,
+)
 from target_lorchestra.warehouse.bigquery_admin import BigQueryAdmin
 from target_lorchestra.warehouse.bigquery_schema import (
     API_RETRY,
@@ -112,8 +118,10 @@ class BigQueryWarehouse(BigQueryAdmin):
         client: bigquery.Client | None = None,
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 60.0,
+        last_seen_refresh_us: int = 0,
     ) -> None:
         self.settings = settings
+        self.last_seen_refresh_us = last_seen_refresh_us
         self.tables = {kind: checked_identifier(name, f"{kind}_table") for kind, name in tables.items()}
         #: How long a statement that keeps losing concurrent-update conflicts is retried.
         self.retry_seconds = settings.merge_retry_minutes * 60.0
@@ -131,7 +139,7 @@ class BigQueryWarehouse(BigQueryAdmin):
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any], tables: dict[str, str]) -> BigQueryWarehouse:
-        return cls(BigQuerySettings.from_config(config), tables)
+        return cls(BigQuerySettings.from_config(config), tables, last_seen_refresh_us=last_seen_refresh_us(config))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -272,24 +280,30 @@ class BigQueryWarehouse(BigQueryAdmin):
         """Key check, then one MERGE (insert-only when nothing is to be updated); exact counts."""
         raw_name = self.tables["raw_objects"]
         names = {"raw": self._sql_name(raw_name), "staging": self._sql_name(staging.table_id)}
+        skip_unchanged = self.last_seen_refresh_us > 0
         params = provenance_parameters(batch)
+        if skip_unchanged:
+            params.append(bigquery.ScalarQueryParameter("last_seen_refresh_us", "INT64", self.last_seen_refresh_us))
         retries = 0
         started = time.monotonic()
         while True:
             try:
-                check = self._key_check(client, key_check_sql(**names), params, raw_name)
+                check = self._key_check(client, key_check_sql(**names, skip_unchanged=skip_unchanged), params, raw_name)
                 with_update = check["updated"] > 0
-                inserted, updated = self._merge(client, merge_sql(**names, with_update=with_update), params, check)
+                sql = merge_sql(**names, with_update=with_update, skip_unchanged=skip_unchanged)
+                inserted, updated = self._merge(client, sql, params, check)
                 if not with_update and inserted < check["inserted"]:
                     # Keys of this batch appeared since the check (a concurrent run of the same connection):
                     # apply the newest-wins rule to them too. Idempotent: nothing is inserted twice.
-                    extra_ins, updated = self._merge(client, merge_sql(**names, with_update=True), params, None)
+                    sql = merge_sql(**names, with_update=True, skip_unchanged=skip_unchanged)
+                    extra_ins, updated = self._merge(client, sql, params, None)
                     inserted += extra_ins
                 return MergeCounts(
                     rows=len(batch),
                     distinct=check["distinct_keys"],
                     inserted=inserted,
                     updated=updated,
+                    unchanged=check["unchanged"],
                     retries=retries,
                 )
             except _Conflict as conflict:
@@ -322,7 +336,7 @@ class BigQueryWarehouse(BigQueryAdmin):
                     sql, job_config=job_config, job_id_prefix=CHECK_JOB_PREFIX, location=self.location
                 ).result()
             )
-        check = {k: int(row[k] or 0) for k in ("distinct_keys", "inserted", "updated", "duplicated")}
+        check = {k: int(row[k] or 0) for k in ("distinct_keys", "inserted", "updated", "unchanged", "duplicated")}
         if check["duplicated"]:
             raise WarehouseError(
                 f"MERGE into {raw_name} refused: {raw_name} holds {check['duplicated']} idem_key(s) of this batch "

@@ -2,13 +2,15 @@
 
 Per flush (see ``bigquery.py``): the batch is loaded into a staging table, then
 
-1. ``KEY_CHECK``, a read-only query over ``raw_objects``' small columns only (``idem_key``, ``last_seen``
+1. The key check, a read-only query over ``raw_objects``' small columns only (``idem_key``, ``last_seen``
    and the three clustering columns), restricted to the batch's ``source_system`` / ``connection_name``
    / ``object_type``. Those are the table's clustering columns and constant within a batch, so BigQuery
    prunes the blocks of every other connection ("Querying clustered tables": block pruning on filters of
-   clustered columns). It returns how many keys of the batch are new, newer, stale or stored twice.
+   clustered columns). It returns how many keys of the batch are new, newer, stale or stored twice. With
+   ``last_seen_refresh_hours`` it also reads ``payload`` and ``schema_ref`` (still of those blocks only) to
+   find the copies that would change nothing: the ``unchanged`` ones.
 2. One ``MERGE`` statement, outside any multi-statement transaction: only an ``INSERT`` clause when the
-   check found nothing to update, else the ``UPDATE`` clause too.
+   check found nothing to update (unchanged copies included), else the ``UPDATE`` clause too.
 
 Why (BigQuery's "DML statements" page, "On-demand query size calculation", non-partitioned tables): a
 ``MERGE`` with only ``INSERT`` clauses is billed ``q``, the bytes it reads; one with an ``UPDATE`` or
@@ -54,32 +56,46 @@ _PROVENANCE_FILTER = (
     "source_system = @source_system AND connection_name = @connection_name AND object_type = @object_type"
 )
 
-KEY_CHECK = f"""
+# The newest staged row of each idem_key: what the MERGE applies (QUALIFY sits behind a WHERE because
+# BigQuery requires one of WHERE / GROUP BY / HAVING with it).
+_NEWEST_STAGED = """
+SELECT * FROM {staging} WHERE TRUE
+QUALIFY ROW_NUMBER() OVER (PARTITION BY idem_key ORDER BY seen_at DESC, seq DESC) = 1
+"""
+
+# A stored row the newest staged copy would not change (``last_seen_refresh_hours``): same payload and
+# schema_ref, and a stored last_seen at most @last_seen_refresh_us older. Payloads are compared as BigQuery
+# serialises the parsed JSON, so insignificant whitespace is no change. The docs do not promise that two
+# texts with their keys in another order serialise alike; if they do not, the copy counts as a change and is
+# written, the safe side.
+_UNCHANGED = """(t.last_seen >= TIMESTAMP_SUB(s.seen_at, INTERVAL @last_seen_refresh_us MICROSECOND)
+    AND TO_JSON_STRING(t.payload) = TO_JSON_STRING(PARSE_JSON(s.payload, wide_number_mode => 'round'))
+    AND t.schema_ref IS NOT DISTINCT FROM s.schema_ref)"""
+
+_KEY_CHECK = """
 SELECT COUNT(*) AS distinct_keys,
        COUNTIF(copies = 0) AS inserted,
-       COUNTIF(copies = 1 AND seen_at >= last_seen) AS updated,
+       COUNTIF(copies = 1 AND seen_at >= last_seen AND NOT unchanged) AS updated,
+       COUNTIF(copies = 1 AND seen_at >= last_seen AND unchanged) AS unchanged,
        COUNTIF(copies > 1) AS duplicated
 FROM (
-  SELECT s.idem_key, ANY_VALUE(s.seen_at) AS seen_at, COUNT(t.idem_key) AS copies, MAX(t.last_seen) AS last_seen
-  FROM (SELECT idem_key, MAX(seen_at) AS seen_at FROM {{staging}} GROUP BY idem_key) AS s
-  LEFT JOIN (SELECT idem_key, last_seen FROM {{raw}} WHERE {_PROVENANCE_FILTER}) AS t
+  SELECT s.idem_key, ANY_VALUE(s.seen_at) AS seen_at, COUNT(t.idem_key) AS copies, MAX(t.last_seen) AS last_seen,
+         IFNULL(LOGICAL_AND({unchanged}), FALSE) AS unchanged
+  FROM ({source}) AS s
+  LEFT JOIN (SELECT {columns} FROM {raw} WHERE {provenance}) AS t
     ON t.idem_key = s.idem_key
   GROUP BY s.idem_key
 )
 """
 
-# QUALIFY sits behind a WHERE because BigQuery requires one of WHERE / GROUP BY / HAVING with it.
 _MERGE_HEAD = """
 MERGE INTO {raw} AS t
-USING (
-  SELECT * FROM {staging} WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY idem_key ORDER BY seen_at DESC, seq DESC) = 1
-) AS s
+USING ({source}) AS s
 ON t.idem_key = s.idem_key
    AND t.source_system = @source_system AND t.connection_name = @connection_name AND t.object_type = @object_type
 """
 
-_UPDATE = """WHEN MATCHED AND s.seen_at >= t.last_seen THEN UPDATE SET
+_UPDATE = """WHEN MATCHED AND s.seen_at >= t.last_seen{unless_unchanged} THEN UPDATE SET
   payload = PARSE_JSON(s.payload, wide_number_mode => 'round'), schema_ref = s.schema_ref, last_seen = s.seen_at
 """
 
@@ -90,13 +106,26 @@ _INSERT = """WHEN NOT MATCHED THEN INSERT
 """
 
 
-def merge_sql(*, raw: str, staging: str, with_update: bool) -> str:
+def merge_sql(*, raw: str, staging: str, with_update: bool, skip_unchanged: bool) -> str:
     """The flush's one MERGE: insert-only (billed for what it reads) or with the UPDATE clause."""
-    return _MERGE_HEAD.format(raw=raw, staging=staging) + (_UPDATE if with_update else "") + _INSERT
+    head = _MERGE_HEAD.format(raw=raw, source=_NEWEST_STAGED.format(staging=staging))
+    if not with_update:
+        return head + _INSERT
+    unless = f"\n  AND NOT {_UNCHANGED}" if skip_unchanged else ""
+    return head + _UPDATE.format(unless_unchanged=unless) + _INSERT
 
 
-def key_check_sql(*, raw: str, staging: str) -> str:
-    return KEY_CHECK.format(raw=raw, staging=staging)
+def key_check_sql(*, raw: str, staging: str, skip_unchanged: bool) -> str:
+    """The key check. It reads ``payload`` (this connection's blocks only) just when ``skip_unchanged``."""
+    if skip_unchanged:
+        source = _NEWEST_STAGED.format(staging=staging)
+        columns, unchanged = "idem_key, last_seen, payload, schema_ref", _UNCHANGED
+    else:
+        source = f"SELECT idem_key, MAX(seen_at) AS seen_at FROM {staging} GROUP BY idem_key"
+        columns, unchanged = "idem_key, last_seen", "FALSE"
+    return _KEY_CHECK.format(
+        source=source, columns=columns, raw=raw, provenance=_PROVENANCE_FILTER, unchanged=unchanged
+    )
 
 
 #: Runs of the target that started and have not completed (``lorchestra migrate`` refuses to run then).

@@ -42,12 +42,20 @@ ROW_GROUP_SIZE = 4_096
 
 # A batch is three statements in one transaction (the module docstring says why not MERGE ... UPDATE).
 # 1. The stored rows of the batch's keys, each with the first_seen it keeps and whether the batch replaces
-#    it (its extraction is not older) or is an older replay, which changes nothing.
+#    it (its extraction is not older), is an older replay, or (with last_seen_refresh_hours) an unchanged
+#    copy; neither of the last two changes anything.
 _FIND_STORED = """
 CREATE OR REPLACE TEMP TABLE lorchestra_stored AS
-SELECT t.idem_key, t.first_seen, s.seen_at >= t.last_seen AS replaced
-FROM {raw} AS t JOIN lorchestra_batch AS s ON t.idem_key = s.idem_key
+SELECT idem_key, first_seen, newer AND NOT unchanged AS replaced, newer AND unchanged AS unchanged
+FROM (
+  SELECT t.idem_key, t.first_seen, s.seen_at >= t.last_seen AS newer, {unchanged} AS unchanged
+  FROM {raw} AS t JOIN lorchestra_batch AS s ON t.idem_key = s.idem_key
+)
 """
+# Same payload text and schema_ref, and a stored last_seen at most $last_seen_refresh_us older. The text is
+# compared as stored (DuckDB keeps JSON as sent): a copy whose text differs at all is written, the safe side.
+_UNCHANGED = """(t.last_seen >= s.seen_at - to_microseconds($last_seen_refresh_us)
+    AND t.payload = s.payload AND t.schema_ref IS NOT DISTINCT FROM $schema_ref)"""
 # 2. The replaced rows go.
 _DELETE_REPLACED = "DELETE FROM {raw} WHERE idem_key IN (SELECT idem_key FROM lorchestra_stored WHERE replaced)"
 # 3. New keys and replacements come in; a replacement keeps its first_seen.
@@ -67,12 +75,18 @@ class DuckDBWarehouse:
     type_names = DUCKDB_TYPES
 
     def __init__(
-        self, path: str, tables: dict[str, str], lock_timeout_seconds: float = 30.0, memory_limit: str | None = None
+        self,
+        path: str,
+        tables: dict[str, str],
+        lock_timeout_seconds: float = 30.0,
+        memory_limit: str | None = None,
+        last_seen_refresh_us: int = 0,
     ) -> None:
         self.path = path
         self.tables = tables
         self.lock_timeout_seconds = lock_timeout_seconds
         self.memory_limit = memory_limit
+        self.last_seen_refresh_us = last_seen_refresh_us
         self.con: duckdb.DuckDBPyConnection | None = None
         # The SDK drains sinks on worker threads; one DuckDB connection takes one call at a time.
         self._lock = threading.Lock()
@@ -184,9 +198,14 @@ class DuckDBWarehouse:
         con.register("lorchestra_batch", staged)
         try:
             con.begin()
-            con.execute(_FIND_STORED.format(raw=raw))
+            if self.last_seen_refresh_us > 0:
+                find = {"last_seen_refresh_us": self.last_seen_refresh_us, "schema_ref": params["schema_ref"]}
+                con.execute(_FIND_STORED.format(raw=raw, unchanged=_UNCHANGED), find)
+            else:
+                con.execute(_FIND_STORED.format(raw=raw, unchanged="FALSE"))
             [(replaced,)] = con.execute(_DELETE_REPLACED.format(raw=raw)).fetchall()
             [(written,)] = con.execute(_INSERT.format(raw=raw), params).fetchall()
+            [(unchanged,)] = con.execute("SELECT count(*) FROM lorchestra_stored WHERE unchanged").fetchall()
             con.execute("DROP TABLE lorchestra_stored")
             con.commit()
         except duckdb.Error as exc:
@@ -194,7 +213,13 @@ class DuckDBWarehouse:
             raise WarehouseError(f"MERGE into {raw} failed: {_first_line(exc)}") from exc
         finally:
             con.unregister("lorchestra_batch")
-        return MergeCounts(rows=len(batch), distinct=staged.num_rows, inserted=written - replaced, updated=replaced)
+        return MergeCounts(
+            rows=len(batch),
+            distinct=staged.num_rows,
+            inserted=written - replaced,
+            updated=replaced,
+            unchanged=unchanged,
+        )
 
     def append_events(self, rows: list[dict]) -> None:
         con = self._require()
