@@ -147,13 +147,6 @@ def test_second_run_of_a_job_pulls_only_what_changed(reingested, sandboxes, melt
 # -- BigQuery ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def bq(bigquery_emulator, request):
-    wh = BigQueryUnderTest(bigquery_emulator, request.node.name)
-    yield wh
-    wh.drop()
-
-
 def bigquery_env(env: dict, bq: BigQueryUnderTest) -> dict:
     """The same Meltano project, its loader switched to BigQuery through Meltano's env-var settings."""
     return {

@@ -33,7 +33,7 @@ from dagster import (
     job,
     op,
 )
-from target_lorchestra.reingest import job_counts
+from lorchestra_ops.run_counts import job_counts
 from target_lorchestra.warehouse import open_warehouse
 
 if t.TYPE_CHECKING:

@@ -11,7 +11,6 @@ the very thing that failed), the row goes to the log as JSON instead, so a failu
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import re
@@ -22,20 +21,15 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from target_lorchestra.tables import SYSTEM_SOURCE, event_row
+
 if t.TYPE_CHECKING:
     from target_lorchestra.provenance import Provenance
     from target_lorchestra.warehouse import MergeCounts
 
 logger = logging.getLogger("target-lorchestra.events")
 
-SYSTEM_SOURCE = "lorchestra"
-EVENT_VENDOR = "com.mensio.event"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-
-
-def event_schema_ref(event_type: str, version: str = "1-0-0") -> str:
-    """``ingest.completed`` -> ``iglu:com.mensio.event/ingest_completed/jsonschema/1-0-0``."""
-    return f"iglu:{EVENT_VENDOR}/{event_type.replace('.', '_')}/jsonschema/{version}"
 
 
 def trace_id_from_env(environ: t.Mapping[str, str] = os.environ) -> str | None:
@@ -110,20 +104,18 @@ class Telemetry:
         schema_version: str = "1-0-0",
     ) -> dict:
         """Write one event row. Job events have no provenance; a stream's events carry its columns."""
-        row = {
-            "event_id": str(uuid.uuid4()),
-            "event_type": event_type,
-            "source_system": provenance.source_system if provenance else SYSTEM_SOURCE,
-            "connection_name": provenance.connection_name if provenance else None,
-            "target_object_type": provenance.object_type if provenance else stream,
-            "event_schema_ref": event_schema_ref(event_type, schema_version),
-            "correlation_id": self.correlation_id,
-            "trace_id": self.trace_id,
-            "created_at": dt.datetime.now(dt.UTC),
-            "status": status,
-            "error_message": error_message,
-            "payload": payload,
-        }
+        row = event_row(
+            event_type,
+            correlation_id=self.correlation_id,
+            trace_id=self.trace_id,
+            source_system=provenance.source_system if provenance else SYSTEM_SOURCE,
+            connection_name=provenance.connection_name if provenance else None,
+            target_object_type=provenance.object_type if provenance else stream,
+            status=status,
+            error_message=error_message,
+            payload=payload,
+            schema_version=schema_version,
+        )
         try:
             if self.sink is None:
                 raise RuntimeError("no warehouse connection")  # noqa: TRY301

@@ -2,11 +2,15 @@
 
 Everything else derives from these definitions: the DDL files in ``ddl/`` (rendered by
 ``lorchestra ddl``, and a test fails if a file drifts), the tables the target creates when they are
-missing, and the schema check that refuses an existing table whose columns differ.
+missing, and the schema check that refuses an existing table whose columns differ. ``event_row`` is the
+shape of one ``event_log`` row, shared by the target's telemetry and the operations CLI (lorchestra-ops).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import typing as t
+import uuid
 from dataclasses import dataclass
 
 
@@ -96,6 +100,46 @@ EVENT_LOG = TableDef(
 )
 
 TABLES = {"raw_objects": RAW_OBJECTS, "event_log": EVENT_LOG}
+
+#: ``source_system`` of the events about a run rather than a provider's stream.
+SYSTEM_SOURCE = "lorchestra"
+EVENT_VENDOR = "com.mensio.event"
+
+
+def event_schema_ref(event_type: str, version: str = "1-0-0") -> str:
+    """``ingest.completed`` -> ``iglu:com.mensio.event/ingest_completed/jsonschema/1-0-0``."""
+    return f"iglu:{EVENT_VENDOR}/{event_type.replace('.', '_')}/jsonschema/{version}"
+
+
+def event_row(
+    event_type: str,
+    *,
+    correlation_id: str,
+    trace_id: str | None = None,
+    source_system: str = SYSTEM_SOURCE,
+    connection_name: str | None = None,
+    target_object_type: str | None = None,
+    status: str = "success",
+    error_message: str | None = None,
+    payload: dict[str, t.Any] | None = None,
+    schema_version: str = "1-0-0",
+) -> dict[str, t.Any]:
+    """One ``event_log`` row, as the target's telemetry and the operations CLI write it."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "source_system": source_system,
+        "connection_name": connection_name,
+        "target_object_type": target_object_type,
+        "event_schema_ref": event_schema_ref(event_type, schema_version),
+        "correlation_id": correlation_id,
+        "trace_id": trace_id,
+        "created_at": dt.datetime.now(dt.UTC),
+        "status": status,
+        "error_message": error_message,
+        "payload": payload,
+    }
+
 
 #: Production and test table names (the test tables have the same schema, the spec requires both).
 TABLE_SETS = {

@@ -134,7 +134,7 @@ class LiveBigQueryUnderTest(BigQueryUnderTest):
     """The same behavioural tests against a real BigQuery project: one dataset per test, dropped after.
 
     On teardown it records what each of the target's jobs cost (bytes billed, slot time) for the summary
-    ``conftest.py`` prints; the flush's jobs carry a ``lorchestra_step`` label (stage, key_check, merge).
+    the plugin prints; the flush's jobs carry a ``lorchestra_step`` label (stage, key_check, merge).
     """
 
     kind = "bigquery"

@@ -3,8 +3,9 @@
 A tap's test folder defines one fixture, ``tap_under_test`` (a ``taps.TapUnderTest``: the tap, its sandbox and
 its connection config), and gets ``tap_class``, ``sandbox_app`` (a fresh provider app), ``sandbox`` (that app
 served on a free loopback port), ``app``, ``make_config``, ``config``, ``set_faults``, ``run_tap`` and
-``run_cli``.
-``bigquery_emulator`` is the session's BigQuery emulator endpoint, started on first use.
+``run_cli``. ``bigquery_emulator`` is the session's BigQuery emulator endpoint, started on first use. ``wh`` is
+an empty warehouse of each kind (a test using it runs once per engine), ``duckdb_wh`` a DuckDB one and ``bq`` a
+BigQuery (emulator) one: the target's and the operations CLI's tests share them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import typing as t
 import pytest
 
 from lorchestra_testing import taps
+
+#: Every behavioural test runs on each; ``bigquery-live`` only with -m bigquery_live and a real project.
+WAREHOUSES = ["duckdb", "bigquery", pytest.param("bigquery-live", marks=pytest.mark.bigquery_live)]
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -114,3 +118,61 @@ def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
             yield endpoint
     except EmulatorError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "bigquery_live: the behavioural suite against a real BigQuery project "
+        "(LORCHESTRA_BQ_LIVE_PROJECT and Application Default Credentials; setup/bigquery-setup.md)",
+    )
+
+
+def pytest_terminal_summary(terminalreporter: t.Any, exitstatus: int, config: pytest.Config) -> None:
+    from lorchestra_testing.bigquery import live_summary
+
+    lines = live_summary()
+    if lines:
+        terminalreporter.section("BigQuery live: bytes billed and slot time per statement")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(params=WAREHOUSES)
+def wh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[t.Any]:
+    """An empty warehouse of each kind; the target creates its tables on first run."""
+    from lorchestra_testing.bigquery import LIVE_PROJECT, BigQueryUnderTest, LiveBigQueryUnderTest
+    from lorchestra_testing.warehouses import DuckDBUnderTest
+
+    if request.param == "duckdb":
+        yield DuckDBUnderTest(tmp_path)
+    elif request.param == "bigquery":  # the emulator starts on first use (session-scoped), a dataset per test
+        bq = BigQueryUnderTest(request.getfixturevalue("bigquery_emulator"), request.node.name)
+        yield bq
+        bq.drop()
+    elif request.param == "bigquery-live":
+        if not LIVE_PROJECT:
+            pytest.skip("live BigQuery suite: LORCHESTRA_BQ_LIVE_PROJECT is not set (see setup/bigquery-setup.md)")
+        live = LiveBigQueryUnderTest(request.node.name)
+        yield live
+        live.drop()
+    else:
+        raise AssertionError(request.param)
+
+
+@pytest.fixture
+def duckdb_wh(tmp_path: Path) -> t.Any:
+    """DuckDB only, for behaviour that exists only there (file paths, file locks)."""
+    from lorchestra_testing.warehouses import DuckDBUnderTest
+
+    return DuckDBUnderTest(tmp_path)
+
+
+@pytest.fixture
+def bq(request: pytest.FixtureRequest, bigquery_emulator: str) -> Iterator[t.Any]:
+    """BigQuery only (the emulator, a dataset per test), for behaviour that exists only there."""
+    from lorchestra_testing.bigquery import BigQueryUnderTest
+
+    under_test = BigQueryUnderTest(bigquery_emulator, request.node.name)
+    yield under_test
+    under_test.drop()

@@ -24,6 +24,7 @@ if t.TYPE_CHECKING:
     from target_lorchestra.provenance import Provenance
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_TABLE_PLACEHOLDER = re.compile(r"\{(raw_objects|event_log)\}")
 
 #: Arrow schema of a staged batch. Provenance columns are constants of the batch, passed as parameters.
 BATCH_SCHEMA = pa.schema(
@@ -44,6 +45,13 @@ def checked_identifier(value: str, what: str) -> str:
             f"{what} must be a plain identifier (letters, digits, underscore; not starting with a digit), got {value!r}"
         )
     return value
+
+
+def with_tables(sql: str, names: t.Mapping[str, str]) -> str:
+    """``sql`` with ``{raw_objects}`` and ``{event_log}`` replaced by ``names`` (checked identifiers, or
+    engine paths built from them). Other braces are left alone: values never go here, they are ``@name``
+    query parameters (``Warehouse.query``)."""
+    return _TABLE_PLACEHOLDER.sub(lambda m: names[m.group(1)], sql)
 
 
 @dataclass
@@ -146,8 +154,10 @@ class Warehouse(t.Protocol):
     def append_events(self, rows: list[dict]) -> None:
         """Append event_log rows (no DML that would compete with MERGEs)."""
 
-    def query(self, sql: str, params: dict | None = None) -> list[dict]:
-        """Rows of a read query (operations and validation); ``{raw_objects}``/``{event_log}`` name the tables."""
+    def query(self, sql: str, params: t.Mapping[str, t.Any] | None = None) -> list[dict]:
+        """Rows of a read query (operations and validation), in one style on both engines:
+        ``{raw_objects}``/``{event_log}`` name the tables, ``@name`` is the parameter ``params[name]``
+        (BigQuery's named parameters; the DuckDB back end translates them). Values never enter the SQL text."""
 
     def close(self) -> None:
         """Release connections and per-run resources."""

@@ -46,7 +46,13 @@ from typing_extensions import override
 
 from target_lorchestra.errors import WarehouseError
 from target_lorchestra.tables import TABLES
-from target_lorchestra.warehouse import MergeCounts, RawBatch, checked_identifier, last_seen_refresh_us
+from target_lorchestra.warehouse import (
+    MergeCounts,
+    RawBatch,
+    checked_identifier,
+    last_seen_refresh_us,
+    with_tables,
+)
 from target_lorchestra.warehouse.bigquery_admin import BigQueryAdmin
 from target_lorchestra.warehouse.bigquery_schema import (
     API_RETRY,
@@ -203,7 +209,7 @@ class BigQueryWarehouse(BigQueryAdmin):
         if errors:
             raise WarehouseError(f"event_log refused {len(errors)} row(s): {str(errors[0])[:300]}")
 
-    def query(self, sql: str, params: dict | None = None) -> list[dict]:
+    def query(self, sql: str, params: t.Mapping[str, t.Any] | None = None) -> list[dict]:
         """Rows of a read query; ``{raw_objects}`` / ``{event_log}`` name the tables, ``@name`` the params."""
         client = self._require()
         names = {kind: self._sql_name(name) for kind, name in self.tables.items()}
@@ -214,7 +220,7 @@ class BigQueryWarehouse(BigQueryAdmin):
         with self._api("running a query"):
             return [
                 dict(row.items())
-                for row in client.query(sql.format(**names), job_config=job_config, location=self.location).result()
+                for row in client.query(with_tables(sql, names), job_config=job_config, location=self.location).result()
             ]
 
     # -- the flush, step by step ------------------------------------------------------------------

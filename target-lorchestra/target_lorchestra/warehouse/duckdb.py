@@ -22,8 +22,10 @@ qualified. The size only applies to data this connection writes; the file stays 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+import typing as t
 from pathlib import Path
 
 import duckdb
@@ -32,7 +34,7 @@ import pyarrow as pa
 
 from target_lorchestra.errors import ConfigError, SchemaMismatchError, WarehouseError
 from target_lorchestra.tables import DUCKDB_TYPES, TABLES, TableDef, duckdb_ddl
-from target_lorchestra.warehouse import MergeCounts, RawBatch
+from target_lorchestra.warehouse import MergeCounts, RawBatch, with_tables
 
 logger = logging.getLogger("target-lorchestra.duckdb")
 
@@ -234,11 +236,16 @@ class DuckDBWarehouse:
             finally:
                 con.unregister("lorchestra_events")
 
-    def query(self, sql: str, params: dict | None = None) -> list[dict]:
-        """Rows of a read query; ``{raw_objects}`` / ``{event_log}`` in ``sql`` name the configured tables."""
+    def query(self, sql: str, params: t.Mapping[str, t.Any] | None = None) -> list[dict]:
+        """Rows of a read query; ``{raw_objects}`` / ``{event_log}`` name the tables, ``@name`` the params."""
+        text, used = duckdb_parameters(with_tables(sql, self.tables))
+        given = params or {}
+        # Strict both ways: BigQuery's reference is silent on values the SQL does not use, so none are sent.
+        if used != given.keys():
+            raise WarehouseError(f"query parameters: the SQL uses {sorted(used)}, the values given are {sorted(given)}")
         con = self._require()
         with self._lock:
-            cur = con.execute(sql.format(**self.tables), params or {})
+            cur = con.execute(text, dict(given))
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -265,6 +272,24 @@ class DuckDBWarehouse:
         if self.con is None:
             raise WarehouseError("the DuckDB warehouse is not open")
         return self.con
+
+
+# The warehouse layer's parameters are BigQuery's ``@name``; DuckDB's own named form is ``$name``. A ``@``
+# inside a string literal, a quoted identifier or a comment is text, so those are matched first and kept.
+_SQL_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|@([A-Za-z_][A-Za-z0-9_]*)""", re.DOTALL)
+
+
+def duckdb_parameters(sql: str) -> tuple[str, set[str]]:
+    """``sql`` with each ``@name`` parameter written as DuckDB's ``$name``, and the names it uses."""
+    names: set[str] = set()
+
+    def rewrite(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group(0)
+        names.add(match.group(1))
+        return "$" + match.group(1)
+
+    return _SQL_TOKENS.sub(rewrite, sql), names
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, table: TableDef, name: str) -> None:

@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from lorchestra_ops.status_schedules import expected_interval, load_expectations
 from target_lorchestra.errors import ConfigError
-from target_lorchestra.status_schedules import expected_interval, load_expectations
 
 REPO = Path(__file__).resolve().parents[2]
 MONDAY = dt.datetime(2025, 6, 2, 12, 0, tzinfo=dt.UTC)

@@ -11,7 +11,18 @@ import datetime as dt
 import math
 from html import escape
 
-from target_lorchestra.status import FAILING, FRESH, HISTORY, LATE, NEVER_RUN, Report, Row, Run, duration, table_rows
+from lorchestra_ops.status_report import (
+    FAILING,
+    FRESH,
+    HISTORY,
+    LATE,
+    NEVER_RUN,
+    Report,
+    Row,
+    Run,
+    duration,
+    table_rows,
+)
 
 DAYS = HISTORY.days
 #: Above this many successful runs in the durations chart, only each row's longest run of a day is drawn

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from target_lorchestra.errors import ConfigError
-from target_lorchestra.status import DEFAULT_LATE_FACTOR, build_report, render_text
-from target_lorchestra.status_schedules import load_expectations
+
+from lorchestra_ops.status_report import DEFAULT_LATE_FACTOR, build_report, render_text
+from lorchestra_ops.status_schedules import load_expectations
 
 
 def instant(text: str) -> dt.datetime:
@@ -53,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, config: dict) -> int:
     """Print (and with --html write) the report; 0 when every connection is fresh, else 1."""
-    from target_lorchestra.status_page import render_page
     from target_lorchestra.warehouse import open_warehouse
+
+    from lorchestra_ops.status_page import render_page
 
     now = args.now or dt.datetime.now(dt.UTC)
     project_file = Path(args.project or ".") / "meltano.yml"

@@ -59,8 +59,9 @@ def warehouse_config(args: argparse.Namespace, *, existing: bool = False) -> dic
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the five checks and print the report; exit 1 when one fails."""
-    from target_lorchestra.validation import render, run_checks
     from target_lorchestra.warehouse import open_warehouse
+
+    from lorchestra_ops.validation import render, run_checks
 
     warehouse = open_warehouse(warehouse_config(args, existing=True))
     try:
@@ -73,8 +74,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Dry run by default; --yes archives, drops and recreates the tables."""
-    from target_lorchestra import migration
     from target_lorchestra.warehouse import open_warehouse
+
+    from lorchestra_ops import migration
 
     table_sets = [args.tables] if args.tables else sorted(TABLE_SETS)
     config = warehouse_config(args, existing=True)
@@ -98,8 +100,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_reingest(args: argparse.Namespace) -> int:
     """Run the Meltano jobs with fresh state (full backfill) and print record counts per job."""
-    from target_lorchestra import reingest
     from target_lorchestra.warehouse import open_warehouse
+
+    from lorchestra_ops import reingest
+    from lorchestra_ops.run_counts import job_counts
 
     project = Path(args.project)
     meltano = reingest.find_meltano(args.meltano, project)
@@ -131,7 +135,7 @@ def cmd_reingest(args: argparse.Namespace) -> int:
         try:
             if returncode != 0:  # recorded for --resume: the target may have ended normally all the same
                 reingest.record_failure(warehouse, run_id, job, returncode, seconds)
-            report = reingest.JobReport(job, run_id, returncode, seconds, reingest.job_counts(warehouse, run_id))
+            report = reingest.JobReport(job, run_id, returncode, seconds, job_counts(warehouse, run_id))
         finally:
             warehouse.close()
         report.done_earlier = bool(previous and job in previous.done)
@@ -146,7 +150,7 @@ def cmd_reingest(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Freshness, volumes and failures per connection; exit 1 unless every one is fresh."""
-    from target_lorchestra import status_command
+    from lorchestra_ops import status_command
 
     return status_command.run(args, warehouse_config(args))
 
@@ -159,7 +163,7 @@ def _add_warehouse_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lorchestra", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"lorchestra {version('target-lorchestra')}")
+    parser.add_argument("--version", action="version", version=f"lorchestra {version('lorchestra-ops')}")
     sub = parser.add_subparsers(dest="command", required=True)
     ddl = sub.add_parser("ddl", help="render the BigQuery and DuckDB DDL files from the table definitions")
     ddl.add_argument("--dir", default="ddl", help="output directory (default: ddl)")
@@ -194,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the latest re-ingest: skip the jobs that completed in it (read from event_log), run the rest",
     )
     reingest.set_defaults(func=cmd_reingest)
-    from target_lorchestra.status_command import add_arguments as add_status_arguments
+    from lorchestra_ops.status_command import add_arguments as add_status_arguments
 
     status = sub.add_parser("status", help="freshness, volumes and failures per connection; exit 1 unless all fresh")
     _add_warehouse_args(status)

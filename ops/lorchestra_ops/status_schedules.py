@@ -16,7 +16,6 @@ from pathlib import Path
 
 import yaml
 from cronsim import CronSim, CronSimError
-
 from target_lorchestra.errors import ConfigError
 
 #: Meltano's own reading of the interval aliases (meltano.core.schedule.CRON_INTERVALS): None = never on a clock.

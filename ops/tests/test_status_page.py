@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from lorchestra_ops.cli import main
 from lorchestra_testing.target import run_target
 from playwright.sync_api import sync_playwright
-from target_lorchestra.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "output" / "test-artifacts"

@@ -129,7 +129,7 @@ def test_resume_without_an_earlier_reingest_is_one_clear_line(tmp_path: Path) ->
 
 
 def test_previous_reingest_is_read_from_event_log_on_either_warehouse(wh) -> None:
-    from target_lorchestra import reingest as ops
+    from lorchestra_ops import reingest as ops
     from target_lorchestra.events import Telemetry
     from target_lorchestra.warehouse import open_warehouse
 

@@ -3,11 +3,11 @@
 Each job runs as ``meltano run --full-refresh JOB`` (a full backfill that ignores, then replaces, the job's
 saved state) with ``MELTANO_RUN_ID`` set to a new UUID per attempt: Meltano uses it as its run id and the target
 uses it as the ``correlation_id`` of its events, so the counts of each job are read back from event_log
-exactly. Every run id of one re-ingest carries the re-ingest's id (``job_run_id``), so ``--resume`` finds
-the latest re-ingest and the jobs that completed in it from event_log alone, on any machine and on either
-warehouse. The warehouse the report reads (``--duckdb-path`` or ``--config``) is handed to every job as
-the target's ``TARGET_LORCHESTRA_*`` environment variables, which Meltano puts above meltano.yml, so the
-jobs write where the report reads.
+exactly (run_counts.py). Every run id of one re-ingest carries the re-ingest's id (``job_run_id``), so
+``--resume`` finds the latest re-ingest and the jobs that completed in it from event_log alone, on any
+machine and on either warehouse. The warehouse the report reads (``--duckdb-path`` or ``--config``) is
+handed to every job as the target's ``TARGET_LORCHESTRA_*`` environment variables, which Meltano puts
+above meltano.yml, so the jobs write where the report reads.
 """
 
 from __future__ import annotations
@@ -26,23 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from target_lorchestra.errors import LorchestraError
+from target_lorchestra.tables import event_row
 
 if t.TYPE_CHECKING:
     from target_lorchestra.warehouse import Warehouse
 
 #: Where scripts/bootstrap installs Meltano, relative to the project.
 PROJECT_MELTANO = Path(".venv-meltano/bin/meltano")
-
-JOB_COUNTS = """
-SELECT event_type, source_system, connection_name, target_object_type, status, error_message,
-       CAST(JSON_VALUE(payload, '$.records') AS INT64) AS records,
-       CAST(JSON_VALUE(payload, '$.inserted') AS INT64) AS inserted,
-       CAST(JSON_VALUE(payload, '$.updated') AS INT64) AS updated
-FROM {event_log}
-WHERE correlation_id = '{run_id}' AND event_type IN ('ingest.completed', 'ingest.failed', 'upsert.completed')
-ORDER BY target_object_type, event_type
-"""
-
 
 #: A re-ingest's job run id: a UUID of version 8 (RFC 9562's custom layout; Meltano's own run ids are
 #: version 4) holding the re-ingest id (48 bits), the attempt of the job in it (12 bits) and a hash of the
@@ -57,7 +47,7 @@ ORDER BY created_at DESC LIMIT 1
 
 REINGEST_RUNS = """
 SELECT correlation_id, event_type, status FROM {event_log}
-WHERE correlation_id LIKE '{prefix}-8%' AND event_type IN ('job.started', 'job.completed', 'ingest.failed')
+WHERE STARTS_WITH(correlation_id, @prefix) AND event_type IN ('job.started', 'job.completed', 'ingest.failed')
 """
 
 
@@ -146,10 +136,10 @@ def previous_reingest(warehouse: Warehouse, jobs: list[str]) -> PreviousReingest
     match = RUN_ID.match(latest[0]["correlation_id"]) if latest else None
     if not match:
         return None
-    prefix = match.group(1)  # hex digits and a dash only (the pattern), so safe in the SQL text
+    prefix = match.group(1)
     by_suffix = {job_run_id(prefix.replace("-", ""), job)[19:]: job for job in jobs}
     outcome: dict[str, set[tuple[str, str]]] = {}
-    for row in warehouse.query(REINGEST_RUNS.replace("{prefix}", prefix)):
+    for row in warehouse.query(REINGEST_RUNS, {"prefix": f"{prefix}-8"}):
         outcome.setdefault(row["correlation_id"], set()).add((row["event_type"], row["status"]))
     done: dict[str, str] = {}
     attempts: dict[str, int] = {}
@@ -167,13 +157,16 @@ def previous_reingest(warehouse: Warehouse, jobs: list[str]) -> PreviousReingest
 
 def record_failure(warehouse: Warehouse, run_id: str, job: str, returncode: int, seconds: float) -> None:
     """A failed ``job.completed`` for a run whose ``meltano run`` failed, whatever the target reported."""
-    from target_lorchestra.events import Telemetry
-
-    Telemetry(warehouse, correlation_id=run_id, trace_id=None).emit(
-        "job.completed",
-        status="failed",
-        error_message=f"meltano run {job} exited {returncode} (a tap or Meltano failed; see the job's log)",
-        payload={"streams": 0, "records": 0, "duration_seconds": round(seconds, 3)},
+    warehouse.append_events(
+        [
+            event_row(
+                "job.completed",
+                correlation_id=run_id,
+                status="failed",
+                error_message=f"meltano run {job} exited {returncode} (a tap or Meltano failed; see the job's log)",
+                payload={"streams": 0, "records": 0, "duration_seconds": round(seconds, 3)},
+            )
+        ]
     )
 
 
@@ -200,23 +193,6 @@ def run_job(
             check=False,
         )
     return run_id, proc.returncode, time.monotonic() - started
-
-
-def job_counts(warehouse: Warehouse, run_id: str) -> dict[str, dict]:
-    """Per object type: records ingested, inserted, updated, and the error if it failed."""
-    streams: dict[str, dict] = {}
-    # A UUID we generated ourselves, re-parsed so that nothing else can reach the SQL text.
-    sql = JOB_COUNTS.replace("{run_id}", str(uuid.UUID(run_id)))
-    for row in warehouse.query(sql):
-        s = streams.setdefault(
-            row["target_object_type"],
-            {"source_system": row["source_system"], "connection_name": row["connection_name"]},
-        )
-        if row["event_type"] == "upsert.completed":
-            s.update(inserted=row["inserted"], updated=row["updated"])
-        else:
-            s.update(records=row["records"], status=row["status"], error=row["error_message"])
-    return streams
 
 
 def render(reports: list[JobReport]) -> str:

@@ -11,9 +11,9 @@ import json
 import re
 
 import pytest
+from lorchestra_ops import cli
 from lorchestra_testing.inprocess import run_in_process
 from lorchestra_testing.target import DATA
-from target_lorchestra import cli
 
 CHECKS = {
     1: "raw_objects by source_system / connection_name / object_type",

@@ -13,7 +13,7 @@ import datetime as dt
 import typing as t
 from dataclasses import asdict, dataclass, field
 
-from target_lorchestra.status_schedules import Expectation
+from lorchestra_ops.status_schedules import Expectation
 
 if t.TYPE_CHECKING:
     from target_lorchestra.warehouse import Warehouse
@@ -23,17 +23,13 @@ DEFAULT_LATE_FACTOR = 2.0
 #: How far back the page's charts (and the per-run rows behind them) reach.
 HISTORY = dt.timedelta(days=30)
 
-# Timestamps are inlined as quoted ISO literals with an explicit offset ({now}, {since}), written by
-# isoformat(), never user text. Both engines coerce such a literal to the column's TIMESTAMP exactly
-# (BigQuery's lexical reference: a string literal in canonical timestamp format coerces where a timestamp
-# is expected; DuckDB honours the offset whatever its session time zone), while the warehouse layer's
-# parameter syntax differs between them ($name vs @name).
+# ``@now`` and ``@since`` are TIMESTAMP parameters: aware datetimes in UTC.
 LAST_RUNS = """
 SELECT source_system, connection_name, target_object_type AS object_type, event_type,
        MAX(created_at) AS last_at, COUNT(*) AS n
 FROM {event_log}
 WHERE event_type IN ('ingest.completed', 'ingest.failed') AND connection_name IS NOT NULL
-  AND created_at <= '{now}'
+  AND created_at <= @now
 GROUP BY 1, 2, 3, 4
 """
 LAST_ERRORS = """
@@ -41,7 +37,7 @@ SELECT e.connection_name, e.target_object_type AS object_type, e.created_at, e.e
 FROM {event_log} e
 JOIN (SELECT connection_name, target_object_type, MAX(created_at) AS last_at
       FROM {event_log}
-      WHERE event_type = 'ingest.failed' AND connection_name IS NOT NULL AND created_at <= '{now}'
+      WHERE event_type = 'ingest.failed' AND connection_name IS NOT NULL AND created_at <= @now
       GROUP BY 1, 2) m
   ON e.connection_name = m.connection_name AND e.target_object_type = m.target_object_type
  AND e.created_at = m.last_at
@@ -58,13 +54,13 @@ SELECT connection_name, target_object_type AS object_type, event_type, created_a
        CAST(JSON_VALUE(payload, '$.duration_seconds') AS NUMERIC) AS duration_seconds
 FROM {event_log}
 WHERE event_type IN ('ingest.completed', 'ingest.failed', 'upsert.completed') AND connection_name IS NOT NULL
-  AND created_at > '{since}' AND created_at <= '{now}'
+  AND created_at > @since AND created_at <= @now
 """
 # A run that failed before any stream started (e.g. unreadable input) names no connection.
 FAILED_JOBS = """
 SELECT created_at, correlation_id, error_message
 FROM {event_log}
-WHERE event_type = 'job.completed' AND status = 'failed' AND created_at > '{since}' AND created_at <= '{now}'
+WHERE event_type = 'job.completed' AND status = 'failed' AND created_at > @since AND created_at <= @now
 """
 TOTALS = """
 SELECT source_system, connection_name, object_type, COUNT(*) AS n
@@ -152,12 +148,8 @@ def build_report(
 ) -> Report:
     """Query the warehouse and judge every expected or observed connection/object type at ``now``."""
     now = now.astimezone(dt.UTC)
-    times = {"now": now.isoformat(), "since": (now - HISTORY).isoformat()}
-
-    def query(template: str) -> list[dict]:
-        sql = template.format(**times, event_log="{event_log}", raw_objects="{raw_objects}")
-        return warehouse.query(sql)
-
+    until = {"now": now}
+    window = {"now": now, "since": now - HISTORY}
     rows: dict[tuple[str, str], Row] = {}
 
     def row_for(connection: str, object_type: str | None) -> Row:
@@ -175,21 +167,21 @@ def build_report(
         row.every_seconds = exp.every.total_seconds() if exp.every else None
     scheduled = {k: (r.job, r.schedule, r.every_seconds) for k, r in rows.items()}
 
-    for r in query(LAST_RUNS):
+    for r in warehouse.query(LAST_RUNS, until):
         row = _observed(row_for(r["connection_name"], r["object_type"]), scheduled, r["connection_name"])
         row.source_system = r["source_system"]
         if r["event_type"] == "ingest.completed":
             row.last_success = _utc(r["last_at"])
         else:
             row.last_failure = _utc(r["last_at"])
-    for r in query(LAST_ERRORS):
+    for r in warehouse.query(LAST_ERRORS, until):
         failed_row = rows.get((r["connection_name"], r["object_type"] or ""))
         if failed_row is not None:
             failed_row.error = _first_line(r["error_message"])
 
     attributed = set()
     day, week = now - dt.timedelta(days=1), now - dt.timedelta(days=7)
-    for r in query(RECENT_EVENTS):
+    for r in warehouse.query(RECENT_EVENTS, window):
         row = _observed(row_for(r["connection_name"], r["object_type"]), scheduled, r["connection_name"])
         at = _utc(r["created_at"])
         if r["event_type"] == "upsert.completed":
@@ -203,14 +195,14 @@ def build_report(
             attributed.add(r["correlation_id"])
         run = Run(at, failed, r["records"] or 0, float(r["duration_seconds"] or 0), _first_line(r["error_message"]))
         row.runs.append(run)
-    for r in query(TOTALS):
+    for r in warehouse.query(TOTALS):
         judged = rows.get((r["connection_name"], r["object_type"]))
         if judged is not None:  # objects of a connection neither scheduled nor run here are not ours to judge
             judged.total_objects = r["n"]
             judged.source_system = judged.source_system or r["source_system"]
     unattributed = sorted(
         (_utc(r["created_at"]), _first_line(r["error_message"]) or "")
-        for r in query(FAILED_JOBS)
+        for r in warehouse.query(FAILED_JOBS, window)
         if r["correlation_id"] not in attributed
     )
 

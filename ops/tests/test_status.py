@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from lorchestra_ops.cli import main
 from lorchestra_testing.target import run_target
-from target_lorchestra.cli import main
 
 HOUR = dt.timedelta(hours=1)
 PROJECT = textwrap.dedent(

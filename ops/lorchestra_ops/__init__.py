@@ -1,0 +1,1 @@
+"""lorchestra-ops: the ``lorchestra`` operations CLI, beside (never inside) the target that loads the data."""
