@@ -9,18 +9,10 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
 from lorchestra_testing.bigquery import BigQueryUnderTest
 from lorchestra_testing.target import run_target
 
 LORCHESTRA = str(Path(sys.executable).parent / "lorchestra")
-
-
-@pytest.fixture
-def bq(request: pytest.FixtureRequest, bigquery_emulator: str):
-    under_test = BigQueryUnderTest(bigquery_emulator, request.node.name)
-    yield under_test
-    under_test.drop()
 
 
 def migrate(bq: BigQueryUnderTest, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
