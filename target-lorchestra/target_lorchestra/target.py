@@ -19,7 +19,13 @@ from target_lorchestra.errors import BadInputError, LorchestraError
 from target_lorchestra.events import Telemetry, correlation_id_from_env, trace_id_from_env
 from target_lorchestra.reader import LineNumberedReader
 from target_lorchestra.sinks import RawObjectsSink
-from target_lorchestra.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_DUCKDB_PATH, Warehouse, open_warehouse
+from target_lorchestra.warehouse import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    DEFAULT_DUCKDB_PATH,
+    MAX_LAST_SEEN_REFRESH_HOURS,
+    Warehouse,
+    open_warehouse,
+)
 from target_lorchestra.writer import BatchWriter
 
 if t.TYPE_CHECKING:
@@ -122,7 +128,7 @@ class TargetLorchestra(Target):
         ),
         th.Property(
             "last_seen_refresh_hours",
-            th.NumberType(minimum=0, maximum=8784),
+            th.NumberType(minimum=0, maximum=MAX_LAST_SEEN_REFRESH_HOURS),
             default=0,
             title="last_seen refresh (hours)",
             description=(

@@ -222,11 +222,17 @@ def open_warehouse(config: t.Mapping[str, t.Any], *, check_tables: bool = True) 
     return warehouse
 
 
+#: A year (366 days): the target's settings schema and ``lorchestra``'s unvalidated config share this bound.
+MAX_LAST_SEEN_REFRESH_HOURS = 24 * 366
+
+
 def last_seen_refresh_us(config: t.Mapping[str, t.Any]) -> int:
     """``last_seen_refresh_hours`` in microseconds (0: every copy rewrites the stored row)."""
     hours = config.get("last_seen_refresh_hours") or 0
-    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 <= hours <= 24 * 366:
-        raise ConfigError(f"last_seen_refresh_hours must be a number of hours from 0 to 8784, got {hours!r}")
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 <= hours <= MAX_LAST_SEEN_REFRESH_HOURS:
+        raise ConfigError(
+            f"last_seen_refresh_hours must be a number of hours from 0 to {MAX_LAST_SEEN_REFRESH_HOURS}, got {hours!r}"
+        )
     return round(hours * 3_600_000_000)
 
 
